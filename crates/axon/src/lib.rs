@@ -1,0 +1,254 @@
+//! The Synapse HTTP server (an "axon"), wire-compatible with the Python SDK's axon.
+//!
+//! Every request goes through one pipeline: route by synapse name → parse headers → verify the
+//! sr25519 signature with this axon's own hotkey and the caller's nonce → the blacklist hook →
+//! body integrity (the signed body hash) → the priority gate (bounded concurrency, bounded
+//! queue, highest priority first) → the forward handler under a timeout. The caller's identity
+//! comes only from verified headers, never from the body's unauthenticated `dendrite` copy.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use audiosubnet_axon::{Axon, AxonConfig, Caller, ForwardError};
+//! use audiosubnet_protocol::TextToSpeech;
+//! use audiosubnet_wallet::Keypair;
+//!
+//! let axon = Axon::builder(Keypair::from_uri("//Bob")?, AxonConfig::default())
+//!     .attach(|_caller: Caller, mut req: TextToSpeech| async move {
+//!         req.speech_output = Some(vec![0.0; 16_000]);
+//!         req.sample_rate = Some(16_000);
+//!         Ok::<_, ForwardError>(req)
+//!     })
+//!     .build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.2:8091").await?;
+//! axon.serve(listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+mod gate;
+mod pipeline;
+
+use audiosubnet_protocol::{BodyBinding, NonceConfig, NonceTracker, Ping, Synapse};
+use audiosubnet_wallet::{AccountId, Keypair};
+use axum::Router;
+use gate::PriorityGate;
+use pipeline::{ErasedRoute, TypedRoute};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Limits and identity of an axon.
+#[derive(Debug, Clone)]
+pub struct AxonConfig {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Forwards running at once.
+    pub max_concurrency: usize,
+    /// Requests waiting for a slot before new ones get 503 at once.
+    pub max_queue: usize,
+    /// Upper bound on the per-request timeout; the caller's `timeout` header is capped by it.
+    pub max_request_timeout: Duration,
+    /// Nonce window and memory limits.
+    pub nonce: NonceConfig,
+    /// IP reported in `bt_header_axon_ip` (the external address).
+    pub external_ip: Option<String>,
+    /// Port reported in `bt_header_axon_port`.
+    pub external_port: Option<u16>,
+}
+
+impl Default for AxonConfig {
+    fn default() -> Self {
+        AxonConfig {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_concurrency: 8,
+            max_queue: 64,
+            max_request_timeout: Duration::from_secs(120),
+            nonce: NonceConfig::default(),
+            external_ip: None,
+            external_port: None,
+        }
+    }
+}
+
+/// The verified caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's hotkey; its signature over this request verified.
+    pub hotkey: AccountId,
+    /// Same, as SS58.
+    pub hotkey_ss58: String,
+    /// SDK version the caller declared (`None` for clients that send none).
+    pub version: Option<i64>,
+    /// Socket peer address.
+    pub peer: SocketAddr,
+    /// How the body is bound to the signature.
+    pub binding: BodyBinding,
+    /// The time budget for this request (caller's timeout, capped).
+    pub timeout: Duration,
+}
+
+impl Caller {
+    /// The caller's IP.
+    pub fn ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+}
+
+/// Decisions the miner supplies: who may call, and in which order waiting requests run.
+pub trait AxonHooks: Send + Sync + 'static {
+    /// `Err(reason)` refuses the caller with 403 "Forbidden. Key is blacklisted: {reason}.".
+    fn blacklist(&self, synapse: &str, caller: &Caller) -> Result<(), String> {
+        let _ = (synapse, caller);
+        Ok(())
+    }
+    /// Higher runs first when requests queue (the SDK template uses the caller's stake).
+    fn priority(&self, synapse: &str, caller: &Caller) -> f64 {
+        let _ = (synapse, caller);
+        0.0
+    }
+}
+
+/// Serves every correctly signed request (no blacklist, equal priority).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllowAll;
+impl AxonHooks for AllowAll {}
+
+/// Why a forward handler did not produce a response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForwardError {
+    /// The request is well-formed but cannot be served (e.g. empty prompt): 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The handler's own capacity is exhausted: 503.
+    #[error("{0}")]
+    Overloaded(String),
+    /// The handler failed: 500. The message is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AxonError {
+    /// The listener failed.
+    #[error("axon server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub(crate) struct AxonState {
+    pub(crate) hotkey_ss58: String,
+    pub(crate) uuid: String,
+    pub(crate) config: AxonConfig,
+    pub(crate) hooks: Arc<dyn AxonHooks>,
+    pub(crate) routes: HashMap<&'static str, Arc<dyn ErasedRoute>>,
+    pub(crate) route_names: Vec<&'static str>,
+    pub(crate) nonces: Mutex<NonceTracker>,
+    pub(crate) gate: Arc<PriorityGate>,
+}
+
+/// Builds an [`Axon`].
+pub struct AxonBuilder {
+    keypair: Keypair,
+    config: AxonConfig,
+    hooks: Arc<dyn AxonHooks>,
+    routes: Vec<Arc<dyn ErasedRoute>>,
+}
+
+impl AxonBuilder {
+    /// Serves synapse `S` with `handler`. The handler runs after verification, blacklist and
+    /// admission; it gets the verified caller and the typed request and returns the response.
+    pub fn attach<S, F, Fut>(mut self, handler: F) -> Self
+    where
+        S: Synapse,
+        F: Fn(Caller, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<S, ForwardError>> + Send + 'static,
+    {
+        self.routes.push(Arc::new(TypedRoute::new(handler)));
+        self
+    }
+
+    /// Installs the blacklist and priority hooks.
+    pub fn hooks(mut self, hooks: Arc<dyn AxonHooks>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Finishes the axon. The base `Synapse` route (a ping) is always served.
+    pub fn build(self) -> Axon {
+        let mut routes: HashMap<&'static str, Arc<dyn ErasedRoute>> = HashMap::new();
+        let ping: Arc<dyn ErasedRoute> =
+            Arc::new(TypedRoute::new(|_c: Caller, p: Ping| async move { Ok(p) }));
+        routes.insert(Ping::NAME, ping);
+        for r in self.routes {
+            routes.insert(r.name(), r);
+        }
+        let mut route_names: Vec<&'static str> = routes.keys().copied().collect();
+        route_names.sort_unstable();
+        let hotkey_ss58 = self.keypair.ss58();
+        let state = AxonState {
+            hotkey_ss58,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            nonces: Mutex::new(NonceTracker::new(self.config.nonce.clone())),
+            gate: PriorityGate::new(self.config.max_concurrency, self.config.max_queue),
+            config: self.config,
+            hooks: self.hooks,
+            routes,
+            route_names,
+        };
+        Axon {
+            state: Arc::new(state),
+        }
+    }
+}
+
+/// A configured Synapse server. Cheap to clone.
+#[derive(Clone)]
+pub struct Axon {
+    state: Arc<AxonState>,
+}
+
+impl Axon {
+    /// Starts building an axon that serves `keypair`'s hotkey: callers must sign for it. (SDK 7+
+    /// axons do not sign responses, so only the public half is kept.)
+    pub fn builder(keypair: Keypair, config: AxonConfig) -> AxonBuilder {
+        AxonBuilder {
+            keypair,
+            config,
+            hooks: Arc::new(AllowAll),
+            routes: Vec::new(),
+        }
+    }
+
+    /// The hotkey callers must sign for.
+    pub fn hotkey(&self) -> &str {
+        &self.state.hotkey_ss58
+    }
+
+    /// Requests currently waiting for a forward slot.
+    pub fn queue_depth(&self) -> usize {
+        self.state.gate.waiting()
+    }
+
+    /// The axum router (for tests and for embedding; serve it with connect info).
+    pub fn router(&self) -> Router {
+        pipeline::router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AxonError> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! The `audiosubnet` binary: argument parsing and glue. Each subcommand lives in its own module
+//! and calls into the library crates.
+
+mod miner_cmd;
+mod models_cmd;
+mod tts_cmd;
+mod wallet_cmd;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A Bittensor subnet for audio generation: miners turn text into speech, validators judge it
+/// and set weights on chain.
+#[derive(Debug, Parser)]
+#[command(name = "audiosubnet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a miner.
+    Miner(Box<miner_cmd::MinerArgs>),
+    /// Create, regenerate or inspect wallets (btcli-compatible files).
+    Wallet(wallet_cmd::WalletCli),
+    /// Synthesize one text to a WAV file.
+    Tts(tts_cmd::TtsArgs),
+    /// Fetch and list the models the engines and the validator use.
+    Models(models_cmd::ModelsArgs),
+}
+
+/// The seed's logging flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LoggingArgs {
+    /// Debug-level logs.
+    #[arg(long = "logging.debug")]
+    debug: bool,
+    /// Trace-level logs.
+    #[arg(long = "logging.trace")]
+    trace: bool,
+    /// Also write logs to files in this directory.
+    #[arg(long = "logging.logging_dir")]
+    logging_dir: Option<PathBuf>,
+    /// Log one JSON object per line.
+    #[arg(long = "logging.json")]
+    json: bool,
+}
+
+impl LoggingArgs {
+    pub(crate) fn init(&self) -> anyhow::Result<audiosubnet_telemetry::LoggingGuard> {
+        Ok(audiosubnet_telemetry::init_logging(
+            &audiosubnet_telemetry::LoggingConfig {
+                debug: self.debug,
+                trace: self.trace,
+                logging_dir: self.logging_dir.clone(),
+                json: self.json,
+            },
+        )?)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Miner(args) => miner_cmd::run(*args),
+        Command::Wallet(args) => wallet_cmd::run(args),
+        Command::Tts(args) => {
+            let _ = LoggingArgs::init(&LoggingArgs {
+                debug: false,
+                trace: false,
+                logging_dir: None,
+                json: false,
+            });
+            tts_cmd::run(args)
+        }
+        Command::Models(args) => {
+            let _ = LoggingArgs::init(&LoggingArgs {
+                debug: false,
+                trace: false,
+                logging_dir: None,
+                json: false,
+            });
+            models_cmd::run(args)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
