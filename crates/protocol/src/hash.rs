@@ -7,7 +7,8 @@ use sha3::{Digest, Sha3_256};
 
 /// `sha3_256("")`: the body hash of a synapse that declares no hashed fields. Such a body is not
 /// integrity-protected; the prompt travels unsigned.
-pub const EMPTY_BODY_HASH: &str = "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a";
+pub const EMPTY_BODY_HASH: &str =
+    "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a";
 
 /// Lowercase hex SHA3-256 of a UTF-8 string.
 pub fn sha3_hex(data: &str) -> String {
@@ -19,7 +20,9 @@ pub fn sha3_hex(data: &str) -> String {
 pub fn body_hash(body: &Map<String, Value>, fields: &[&str]) -> String {
     let mut concatenated = String::with_capacity(64 * fields.len());
     for field in fields {
-        let text = body.get(*field).map_or_else(|| "None".to_string(), python_str);
+        let text = body
+            .get(*field)
+            .map_or_else(|| "None".to_string(), python_str);
         concatenated.push_str(&sha3_hex(&text));
     }
     sha3_hex(&concatenated)
@@ -56,7 +59,10 @@ mod tests {
             "l": [1, "a", 2.5], "d": {"k": [1, 2], "z": null}, "m": {"a": 1, "b": "x"}
         }));
         assert_eq!(
-            body_hash(&mixed, &["s", "i", "f", "big", "small", "b", "n", "l", "d", "m"]),
+            body_hash(
+                &mixed,
+                &["s", "i", "f", "big", "small", "b", "n", "l", "d", "m"]
+            ),
             "5c719ac0530361f1eccac3e3809b08126f58804725e6fa6f3a16a05bf42c9895"
         );
     }

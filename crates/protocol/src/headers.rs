@@ -40,7 +40,10 @@ impl SynapseHeaders {
         let mut h = SynapseHeaders::default();
         for (name, value) in pairs {
             let name = name.to_ascii_lowercase();
-            let bad = |msg: String| ProtocolError::InvalidHeader { name: name.clone(), msg };
+            let bad = |msg: String| ProtocolError::InvalidHeader {
+                name: name.clone(),
+                msg,
+            };
             if let Some(suffix) = name.strip_prefix(DENDRITE_PREFIX) {
                 h.dendrite.set_from_header(suffix, value).map_err(bad)?;
             } else if let Some(suffix) = name.strip_prefix(AXON_PREFIX) {
@@ -107,9 +110,13 @@ pub fn signature_message(
 
 /// Parses a `0x`-prefixed 64-byte hex signature, as btwallet's verify requires.
 pub fn parse_signature(s: &str) -> Result<[u8; 64], ProtocolError> {
-    let hex_part = s.strip_prefix("0x").ok_or(ProtocolError::BadSignatureEncoding)?;
+    let hex_part = s
+        .strip_prefix("0x")
+        .ok_or(ProtocolError::BadSignatureEncoding)?;
     let bytes = hex::decode(hex_part).map_err(|_| ProtocolError::BadSignatureEncoding)?;
-    bytes.try_into().map_err(|_| ProtocolError::BadSignatureEncoding)
+    bytes
+        .try_into()
+        .map_err(|_| ProtocolError::BadSignatureEncoding)
 }
 
 /// Formats a signature as the SDK does: `0x` + 128 lowercase hex characters.
@@ -132,7 +139,10 @@ mod tests {
                 hotkey: Some("5Grw".into()),
                 ..Default::default()
             },
-            axon: TerminalInfo { port: Some(8091), ..Default::default() },
+            axon: TerminalInfo {
+                port: Some(8091),
+                ..Default::default()
+            },
             computed_body_hash: Some("ab".into()),
             input_objects: vec![("text_input".into(), "IiI=".into())],
         };
@@ -152,7 +162,10 @@ mod tests {
     #[test]
     fn signature_hex() {
         let sig = [7u8; 64];
-        assert_eq!(parse_signature(&format_signature(&sig)).expect("valid"), sig);
+        assert_eq!(
+            parse_signature(&format_signature(&sig)).expect("valid"),
+            sig
+        );
         assert!(parse_signature("07").is_err());
         assert!(parse_signature("0x07").is_err());
     }

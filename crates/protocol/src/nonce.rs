@@ -27,7 +27,11 @@ pub struct NonceConfig {
 
 impl Default for NonceConfig {
     fn default() -> Self {
-        NonceConfig { max_timeout_secs: 120.0, max_future_ns: 30_000_000_000, max_callers: 100_000 }
+        NonceConfig {
+            max_timeout_secs: 120.0,
+            max_future_ns: 30_000_000_000,
+            max_callers: 100_000,
+        }
     }
 }
 
@@ -49,7 +53,11 @@ pub struct NonceTracker {
 impl NonceTracker {
     /// A tracker with the given limits.
     pub fn new(config: NonceConfig) -> Self {
-        NonceTracker { config, callers: HashMap::new(), clock: 0 }
+        NonceTracker {
+            config,
+            callers: HashMap::new(),
+            clock: 0,
+        }
     }
 
     /// Checks `nonce` for caller `key` and records it. Call only after the signature verified,
@@ -76,7 +84,9 @@ impl NonceTracker {
                 )));
             }
             if nonce > now_ns + self.config.max_future_ns {
-                return Err(ProtocolError::BadNonce("Nonce is too far in the future".into()));
+                return Err(ProtocolError::BadNonce(
+                    "Nonce is too far in the future".into(),
+                ));
             }
             if entry.is_some_and(|e| e.recent.contains(&nonce)) {
                 return Err(ProtocolError::BadNonce("Nonce was already used".into()));
@@ -110,8 +120,11 @@ impl NonceTracker {
     }
 
     fn forget_oldest_caller(&mut self) {
-        if let Some(key) =
-            self.callers.iter().min_by_key(|(_, e)| e.touched).map(|(k, _)| k.clone())
+        if let Some(key) = self
+            .callers
+            .iter()
+            .min_by_key(|(_, e)| e.touched)
+            .map(|(k, _)| k.clone())
         {
             self.callers.remove(&key);
         }
@@ -128,20 +141,34 @@ mod tests {
     #[test]
     fn wall_clock_window_and_replay() {
         let mut t = NonceTracker::default();
-        assert!(t.check_and_record("k", NOW - 1_000, V10, Some(12.0), NOW).is_ok());
+        assert!(
+            t.check_and_record("k", NOW - 1_000, V10, Some(12.0), NOW)
+                .is_ok()
+        );
         // replay
-        assert!(t.check_and_record("k", NOW - 1_000, V10, Some(12.0), NOW).is_err());
+        assert!(
+            t.check_and_record("k", NOW - 1_000, V10, Some(12.0), NOW)
+                .is_err()
+        );
         // out of order but fresh: accepted
-        assert!(t.check_and_record("k", NOW - 2_000, V10, Some(12.0), NOW).is_ok());
+        assert!(
+            t.check_and_record("k", NOW - 2_000, V10, Some(12.0), NOW)
+                .is_ok()
+        );
         // stale: older than 4 s + timeout
         let stale = NOW - 17_000_000_000;
-        let err = t.check_and_record("k2", stale, V10, Some(12.0), NOW).unwrap_err();
+        let err = t
+            .check_and_record("k2", stale, V10, Some(12.0), NOW)
+            .unwrap_err();
         assert!(err.to_string().contains("16.00 seconds"), "{err}");
         // a huge caller timeout does not widen the window beyond the cap
         let old = NOW - 200_000_000_000;
         assert!(t.check_and_record("k3", old, V10, Some(1e9), NOW).is_err());
         // far future
-        assert!(t.check_and_record("k4", NOW + 60_000_000_000, V10, None, NOW).is_err());
+        assert!(
+            t.check_and_record("k4", NOW + 60_000_000_000, V10, None, NOW)
+                .is_err()
+        );
     }
 
     #[test]
@@ -149,16 +176,23 @@ mod tests {
         let mut t = NonceTracker::default();
         // monotonic_ns values are small and unrelated to wall time
         assert!(t.check_and_record("k", 5_000, Some(693), None, NOW).is_ok());
-        assert!(t.check_and_record("k", 5_000, Some(693), None, NOW).is_err());
+        assert!(
+            t.check_and_record("k", 5_000, Some(693), None, NOW)
+                .is_err()
+        );
         assert!(t.check_and_record("k", 4_000, None, None, NOW).is_err());
         assert!(t.check_and_record("k", 6_000, None, None, NOW).is_ok());
     }
 
     #[test]
     fn caller_table_is_bounded() {
-        let mut t = NonceTracker::new(NonceConfig { max_callers: 3, ..Default::default() });
+        let mut t = NonceTracker::new(NonceConfig {
+            max_callers: 3,
+            ..Default::default()
+        });
         for i in 0..10 {
-            t.check_and_record(&format!("k{i}"), NOW, V10, None, NOW).expect("fresh");
+            t.check_and_record(&format!("k{i}"), NOW, V10, None, NOW)
+                .expect("fresh");
         }
         assert_eq!(t.callers(), 3);
     }

@@ -71,7 +71,11 @@ pub fn python_float_repr(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` yields the shortest round-trip digits, e.g. "1.5e20", "-1e-7".
     let sci = format!("{f:e}");
@@ -93,7 +97,11 @@ pub fn python_float_repr(f: f64) -> String {
         format!("{sign}{body}")
     } else {
         let (first, rest) = digits.split_at(1);
-        let mant = if rest.is_empty() { first.to_string() } else { format!("{first}.{rest}") };
+        let mant = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{mant}e{esign}{:02}", exp.abs())
     }
@@ -102,7 +110,11 @@ pub fn python_float_repr(f: f64) -> String {
 /// `repr(str)`: single quotes unless the text holds a single quote and no double quote;
 /// backslash escapes for quotes, backslash, `\t\n\r`, other control and non-printable characters.
 pub fn python_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -177,9 +189,15 @@ mod tests {
     #[test]
     fn containers_match_python() {
         assert_eq!(python_str(&json!([1, "a", 2.5])), "[1, 'a', 2.5]");
-        assert_eq!(python_str(&json!({"k": [1, 2], "z": null})), "{'k': [1, 2], 'z': None}");
+        assert_eq!(
+            python_str(&json!({"k": [1, 2], "z": null})),
+            "{'k': [1, 2], 'z': None}"
+        );
         assert_eq!(python_str(&json!(["it's"])), "[\"it's\"]");
         assert_eq!(python_str(&json!(["a'b\"c"])), "['a\\'b\"c']");
-        assert_eq!(python_str(&json!(["tab\there\n", "\u{7}"])), "['tab\\there\\n', '\\x07']");
+        assert_eq!(
+            python_str(&json!(["tab\there\n", "\u{7}"])),
+            "['tab\\there\\n', '\\x07']"
+        );
     }
 }

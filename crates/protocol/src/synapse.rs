@@ -156,7 +156,10 @@ impl Synapse for TextToSpeech {
 impl TextToSpeech {
     /// A request for `text`.
     pub fn request(text: impl Into<String>) -> Self {
-        TextToSpeech { text_input: Some(text.into()), ..Default::default() }
+        TextToSpeech {
+            text_input: Some(text.into()),
+            ..Default::default()
+        }
     }
 
     /// The sample rate of `speech_output`: the declared one, else the original validator's
@@ -194,8 +197,14 @@ mod tests {
         assert_ne!(a, b);
         let body = json!({"text_input": "hello", "speech_output": null});
         let body = body.as_object().expect("object");
-        assert_eq!(check_body_hash::<TextToSpeech>(body, &a), Ok(BodyBinding::Hashed));
-        assert_eq!(check_body_hash::<TextToSpeech>(body, EMPTY_BODY_HASH), Ok(BodyBinding::Legacy));
+        assert_eq!(
+            check_body_hash::<TextToSpeech>(body, &a),
+            Ok(BodyBinding::Hashed)
+        );
+        assert_eq!(
+            check_body_hash::<TextToSpeech>(body, EMPTY_BODY_HASH),
+            Ok(BodyBinding::Legacy)
+        );
         assert_eq!(
             check_body_hash::<TextToSpeech>(body, &b),
             Err(ProtocolError::BodyHashMismatch)
@@ -212,14 +221,16 @@ mod tests {
             "name": "TextToSpeech", "timeout": 12.0, "roles": ["user"],
             "dendrite": {"hotkey": "x"}, "axon": {}, "text_input": "hi", "speech_output": null
         });
-        let (echo, mut tts) = split_request_body::<TextToSpeech>(
-            body.as_object().cloned().expect("object"),
-        )
-        .expect("valid body");
+        let (echo, mut tts) =
+            split_request_body::<TextToSpeech>(body.as_object().cloned().expect("object"))
+                .expect("valid body");
         assert_eq!(tts.text_input.as_deref(), Some("hi"));
         tts.speech_output = Some(vec![0.5, -0.25]);
         tts.sample_rate = Some(22_050);
-        let axon = TerminalInfo { status_code: Some(200), ..Default::default() };
+        let axon = TerminalInfo {
+            status_code: Some(200),
+            ..Default::default()
+        };
         let dendrite = TerminalInfo::default();
         let out = serde_json::to_value(ResponseBody {
             echo: &echo,

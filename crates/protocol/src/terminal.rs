@@ -51,7 +51,10 @@ impl TerminalInfo {
         };
         push("status_code", self.status_code.map(|v| v.to_string()));
         push("status_message", self.status_message.clone());
-        push("process_time", self.process_time.map(crate::pystr::python_float_repr));
+        push(
+            "process_time",
+            self.process_time.map(crate::pystr::python_float_repr),
+        );
         push("ip", self.ip.clone());
         push("port", self.port.map(|v| v.to_string()));
         push("version", self.version.map(|v| v.to_string()));
@@ -66,14 +69,19 @@ impl TerminalInfo {
     /// parse, as pydantic would reject it.
     pub(crate) fn set_from_header(&mut self, suffix: &str, value: &str) -> Result<(), String> {
         fn int(v: &str) -> Result<Option<i64>, String> {
-            parse_python_int(v).map(Some).ok_or_else(|| format!("not an integer: {v:?}"))
+            parse_python_int(v)
+                .map(Some)
+                .ok_or_else(|| format!("not an integer: {v:?}"))
         }
         match suffix {
             "status_code" => self.status_code = int(value)?,
             "status_message" => self.status_message = Some(value.to_string()),
             "process_time" => {
                 self.process_time = Some(
-                    value.trim().parse::<f64>().map_err(|_| format!("not a float: {value:?}"))?,
+                    value
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| format!("not a float: {value:?}"))?,
                 )
             }
             "ip" => self.ip = Some(value.to_string()),
@@ -108,7 +116,9 @@ mod lenient {
     pub(super) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         Ok(match Option::<Value>::deserialize(d)? {
             Some(Value::Number(n)) => n.as_i64().or_else(|| {
-                n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64)
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
             }),
             Some(Value::String(s)) => super::parse_python_int(&s),
             _ => None,
