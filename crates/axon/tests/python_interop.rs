@@ -1,5 +1,6 @@
-//! Interop with the real Python SDK (bittensor 10.5.0): its dendrite against our axon, our
-//! dendrite against its axon, and hostile requests answered with the statuses it gives.
+//! Interop with the real Python SDK (bittensor 10.5.0, and 9.12.2 when its venv is there): its
+//! dendrite against our axon, our dendrite against its axon, and hostile requests answered with
+//! the statuses the 10.5.0 axon gives.
 
 mod common;
 
@@ -20,9 +21,14 @@ async fn python_dendrite_gets_speech_from_our_axon() {
     let (addr, stop, handle) = start_axon("//Bob", AxonConfig::default(), None, None).await;
     let port = addr.port().to_string();
     let text = "The quick brown fox jumps over the lazy dog.";
-    for mode in ["legacy", "hashed"] {
-        let out = run_script("query_axon.py", &[BOB, "127.0.0.1", &port, mode, text]).await;
+    for (python, mode) in pythons()
+        .iter()
+        .flat_map(|p| [(p, "legacy"), (p, "hashed")])
+    {
+        let mode_args = [BOB, "127.0.0.1", &port, mode, text];
+        let out = run_script_with(python, "query_axon.py", &mode_args).await;
         let r = &out[0];
+        let mode = format!("{} {mode}", python.display());
         assert_eq!(r["is_success"], true, "{mode}: {r}");
         assert_eq!(r["status_code"], 200, "{mode}: {r}");
         assert_eq!(r["sample_rate"], 22_050, "{mode}: {r}");
@@ -38,7 +44,13 @@ async fn python_dendrite_gets_speech_from_our_axon() {
 #[tokio::test]
 #[ignore = "needs the Python SDK venv; run scripts/test"]
 async fn our_dendrite_gets_speech_from_a_python_axon() {
-    let py = PythonAxon::start("//Bob").await;
+    for python in pythons() {
+        our_dendrite_against(&python).await;
+    }
+}
+
+async fn our_dendrite_against(python: &std::path::Path) {
+    let py = PythonAxon::start_with(python, "//Bob").await;
     assert_eq!(py.hotkey, BOB);
     let dendrite = Dendrite::new(Keypair::from_uri("//Alice").expect("dev uri"));
     let target: AxonTarget = format!("{BOB}@127.0.0.1:{}", py.port)

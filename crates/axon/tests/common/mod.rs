@@ -73,13 +73,31 @@ pub fn python() -> PathBuf {
     ))
 }
 
+/// The SDK venvs to test against: 10.5.0 always, 9.12.2 too when `scripts/test` made it.
+pub fn pythons() -> Vec<PathBuf> {
+    let mut all = vec![python()];
+    if let Ok(p) = std::env::var("AUDIOSUBNET_TEST_PYTHON_BT9") {
+        all.push(PathBuf::from(p));
+    }
+    all
+}
+
 pub fn scripts_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python")
 }
 
 /// Runs an interop script to completion and returns its JSON output lines.
 pub async fn run_script(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
-    let out = tokio::process::Command::new(python())
+    run_script_with(&python(), script, args).await
+}
+
+/// Same, with a given interpreter.
+pub async fn run_script_with(
+    python: &std::path::Path,
+    script: &str,
+    args: &[&str],
+) -> Vec<serde_json::Value> {
+    let out = tokio::process::Command::new(python)
         .arg(script)
         .args(args)
         .current_dir(scripts_dir())
@@ -107,13 +125,19 @@ pub struct PythonAxon {
     pub port: u16,
     pub hotkey: String,
     child: tokio::process::Child,
+    // Kept open so the axon's later log lines do not hit a closed pipe.
+    _stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl PythonAxon {
     pub async fn start(uri: &str) -> PythonAxon {
+        Self::start_with(&python(), uri).await
+    }
+
+    pub async fn start_with(python: &std::path::Path, uri: &str) -> PythonAxon {
         use tokio::io::AsyncBufReadExt;
         let port = free_port();
-        let mut child = tokio::process::Command::new(python())
+        let mut child = tokio::process::Command::new(python)
             .arg("serve_axon.py")
             .arg(port.to_string())
             .arg(uri)
