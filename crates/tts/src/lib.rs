@@ -1,0 +1,409 @@
+//! Speech synthesis for the miner: the [`SpeechEngine`] interface, the engines (Piper VITS through
+//! ONNX Runtime, Festival, flite, espeak-ng), text normalisation ([`text`]) and the bounded
+//! [`SynthesisPool`] of resident engine threads.
+//!
+//! Everything here is blocking: engines run on the pool's own threads, never on the async runtime.
+//! Engines take raw prompt text; they normalise it, split it into sentences, synthesise each and
+//! join them with a short pause.
+
+mod classic;
+mod espeak;
+mod espeak_ffi;
+mod piper;
+mod pool;
+pub mod text;
+mod wav;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use classic::{FestivalEngine, FliteEngine};
+pub use espeak::EspeakEngine;
+pub use piper::{PiperEngine, PiperScales};
+pub use pool::{Overloaded, PoolConfig, SynthesisPool};
+
+/// Mono audio, f32 samples in [-1, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speech {
+    /// The samples.
+    pub samples: Vec<f32>,
+    /// Samples per second.
+    pub sample_rate: u32,
+}
+
+impl Speech {
+    /// Duration in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        if self.sample_rate == 0 {
+            return 0.0;
+        }
+        self.samples.len() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// Root mean square level (0 for empty audio).
+    pub fn rms(&self) -> f32 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        let sum: f64 = self
+            .samples
+            .iter()
+            .map(|&s| f64::from(s) * f64::from(s))
+            .sum();
+        (sum / self.samples.len() as f64).sqrt() as f32
+    }
+
+    /// The audio as a 16-bit PCM mono WAV file.
+    pub fn to_wav_bytes(&self) -> Result<Vec<u8>, TtsError> {
+        wav::encode_pcm16(self)
+    }
+
+    /// Writes a 16-bit PCM mono WAV file.
+    pub fn write_wav(&self, path: &std::path::Path) -> Result<(), TtsError> {
+        let bytes = self.to_wav_bytes()?;
+        std::fs::write(path, bytes).map_err(|e| TtsError::Io {
+            context: format!("writing {}", path.display()),
+            source: e,
+        })
+    }
+}
+
+/// A speech synthesiser. Instances are not shared between threads (`&mut self`); the pool gives
+/// each worker thread its own.
+pub trait SpeechEngine: Send {
+    /// The engine's name (as accepted by [`load_engine`]).
+    fn name(&self) -> &str;
+    /// Sample rate of the audio it returns.
+    fn sample_rate(&self) -> u32;
+    /// Synthesises `text` (raw prompt text; normalised and split here).
+    fn synthesize(&mut self, text: &str) -> Result<Speech, TtsError>;
+}
+
+/// Errors of synthesis and engine loading.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TtsError {
+    /// The prompt is blank or has nothing pronounceable.
+    #[error("the text is empty or has nothing to say")]
+    EmptyText,
+    /// The prompt is over the configured limit.
+    #[error("the text has {chars} characters; the limit is {max}")]
+    TextTooLong {
+        /// Characters in the prompt.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// No engine has this name.
+    #[error("unknown model `{name}`; use --model {}", ENGINE_NAMES.join("|"))]
+    UnknownEngine {
+        /// The name asked for.
+        name: String,
+    },
+    /// A known model name that this build cannot run yet.
+    #[error(
+        "model `{name}` is not yet available in this build (planned); use --model piper|festival|flite|espeak"
+    )]
+    NotYetAvailable {
+        /// The name asked for.
+        name: String,
+    },
+    /// The engine's program, library or data is not installed.
+    #[error("engine {engine} is unavailable: {reason}")]
+    EngineUnavailable {
+        /// Engine name.
+        engine: String,
+        /// What is missing and how to install it.
+        reason: String,
+    },
+    /// The engine cannot run on the requested device.
+    #[error("engine {engine} cannot run on {device}: {reason}")]
+    DeviceUnavailable {
+        /// Engine name.
+        engine: String,
+        /// The device asked for.
+        device: Device,
+        /// Why, and what fixes it.
+        reason: String,
+    },
+    /// A model file is missing or corrupt.
+    #[error(transparent)]
+    Model(#[from] audiosubnet_models::ModelError),
+    /// A model or voice configuration file is malformed.
+    #[error("bad model configuration {}: {reason}", path.display())]
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The inference runtime or synthesiser library failed.
+    #[error("{engine} failed: {message}")]
+    Synthesis {
+        /// Engine name.
+        engine: String,
+        /// The underlying error, as text (ort's errors are not `Send`).
+        message: String,
+    },
+    /// A subprocess engine exited with an error.
+    #[error("{engine}: `{command}` failed ({status}): {stderr}")]
+    Subprocess {
+        /// Engine name.
+        engine: String,
+        /// Program run.
+        command: String,
+        /// Exit status.
+        status: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The engine returned unusable audio (empty, NaN, wrong format).
+    #[error("{engine} returned bad audio: {reason}")]
+    BadAudio {
+        /// Engine name.
+        engine: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Filesystem or pipe error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pool's worker stopped (it panicked or the pool is shutting down).
+    #[error("the synthesis worker stopped before answering")]
+    WorkerGone,
+}
+
+/// Where neural engines run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Device {
+    /// CPU (the default).
+    #[default]
+    Cpu,
+    /// NVIDIA GPU through the ONNX Runtime CUDA execution provider (device 0).
+    Cuda,
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        })
+    }
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            other => Err(format!("unknown device `{other}`; use cpu or cuda")),
+        }
+    }
+}
+
+/// Options shared by all engines.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Where neural engines run.
+    pub device: Device,
+    /// Longest accepted prompt in characters.
+    pub max_chars: usize,
+    /// Silence inserted between sentences.
+    pub sentence_pause: Duration,
+    /// Models directory (default: `ModelStore::from_env()`, i.e. `$AUDIOSUBNET_HOME/models`).
+    pub models_dir: Option<PathBuf>,
+    /// ONNX Runtime shared library (default: `$AUDIOSUBNET_ORT_LIB`, then `$ORT_DYLIB_PATH`, then
+    /// the `onnxruntime` model). Point it at the `onnxruntime-gpu` build for [`Device::Cuda`].
+    pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads per session (0: ONNX Runtime's default, one per core).
+    pub intra_threads: usize,
+    /// Piper sampling parameters.
+    pub piper: PiperScales,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            max_chars: text::DEFAULT_MAX_CHARS,
+            sentence_pause: Duration::from_millis(200),
+            models_dir: None,
+            ort_library: None,
+            intra_threads: 0,
+            piper: PiperScales::default(),
+        }
+    }
+}
+
+impl EngineOptions {
+    pub(crate) fn model_store(&self) -> Result<audiosubnet_models::ModelStore, TtsError> {
+        Ok(match &self.models_dir {
+            Some(dir) => audiosubnet_models::ModelStore::new(dir),
+            None => audiosubnet_models::ModelStore::from_env()?,
+        })
+    }
+}
+
+/// Engine names accepted by [`load_engine`] (aliases not included).
+pub const ENGINE_NAMES: &[&str] = &["piper", "festival", "flite", "espeak"];
+
+/// Model names of the original subnet that are recognised but not built yet.
+pub const PLANNED_MODELS: &[&str] = &[
+    "microsoft/speecht5_tts",
+    "facebook/mms-tts-eng",
+    "suno/bark",
+    "suno/bark-small",
+];
+
+/// Engine names accepted by [`load_engine`].
+pub fn engine_names() -> &'static [&'static str] {
+    ENGINE_NAMES
+}
+
+/// Loads the engine `name` (`piper` or its alias `en_US-joe-medium`, `festival`, `flite`, `espeak`).
+pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEngine>, TtsError> {
+    let cpu_only = |engine: &str| -> Result<(), TtsError> {
+        if opts.device == Device::Cpu {
+            Ok(())
+        } else {
+            Err(TtsError::DeviceUnavailable {
+                engine: engine.to_owned(),
+                device: opts.device,
+                reason: "it runs on the CPU only; use --device cpu or --model piper".to_owned(),
+            })
+        }
+    };
+    match name {
+        "piper" | "en_US-joe-medium" => Ok(Box::new(PiperEngine::load(opts)?)),
+        "festival" => {
+            cpu_only(name)?;
+            Ok(Box::new(FestivalEngine::new(opts)?))
+        }
+        "flite" => {
+            cpu_only(name)?;
+            Ok(Box::new(FliteEngine::new(opts)?))
+        }
+        "espeak" | "espeak-ng" => {
+            cpu_only(name)?;
+            Ok(Box::new(EspeakEngine::new(opts)?))
+        }
+        n if PLANNED_MODELS.contains(&n) => Err(TtsError::NotYetAvailable { name: n.to_owned() }),
+        n => Err(TtsError::UnknownEngine { name: n.to_owned() }),
+    }
+}
+
+/// Runs the shared text pipeline: limits, normalisation, sentence split; calls `synth` per sentence
+/// and joins the results with `opts.sentence_pause` of silence.
+pub(crate) fn synthesize_sentences(
+    engine: &str,
+    text: &str,
+    sample_rate: u32,
+    opts: &EngineOptions,
+    mut synth: impl FnMut(&str) -> Result<Vec<f32>, TtsError>,
+) -> Result<Speech, TtsError> {
+    let sentences = text::prepare(text, opts.max_chars)?;
+    let pause = (opts.sentence_pause.as_secs_f64() * f64::from(sample_rate)).round() as usize;
+    let mut samples = Vec::new();
+    for (i, sentence) in sentences.iter().enumerate() {
+        let audio = synth(sentence)?;
+        if i > 0 {
+            samples.resize(samples.len() + pause, 0.0);
+        }
+        samples.extend_from_slice(&audio);
+    }
+    check_audio(engine, &samples)?;
+    // Engines may overshoot slightly (VITS especially); the contract is [-1, 1].
+    for s in &mut samples {
+        *s = s.clamp(-1.0, 1.0);
+    }
+    Ok(Speech {
+        samples,
+        sample_rate,
+    })
+}
+
+/// Rejects empty or non-finite audio.
+fn check_audio(engine: &str, samples: &[f32]) -> Result<(), TtsError> {
+    if samples.is_empty() {
+        return Err(TtsError::BadAudio {
+            engine: engine.to_owned(),
+            reason: "no samples".to_owned(),
+        });
+    }
+    if samples.iter().any(|s| !s.is_finite()) {
+        return Err(TtsError::BadAudio {
+            engine: engine.to_owned(),
+            reason: "NaN or infinite samples".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planned_and_unknown_names() {
+        let opts = EngineOptions::default();
+        for name in PLANNED_MODELS {
+            let err = load_engine(name, &opts).err().unwrap();
+            assert!(matches!(err, TtsError::NotYetAvailable { .. }));
+            let msg = err.to_string();
+            assert!(
+                msg.contains("is not yet available in this build (planned)"),
+                "{msg}"
+            );
+            assert!(msg.contains("--model piper|festival|flite|espeak"), "{msg}");
+        }
+        let err = load_engine("wavenet", &opts).err().unwrap();
+        assert!(matches!(err, TtsError::UnknownEngine { .. }), "{err}");
+        assert!(engine_names().contains(&"piper"));
+    }
+
+    #[test]
+    fn classic_engines_refuse_cuda() {
+        let opts = EngineOptions {
+            device: Device::Cuda,
+            ..EngineOptions::default()
+        };
+        let err = load_engine("flite", &opts).err().unwrap();
+        assert!(matches!(err, TtsError::DeviceUnavailable { .. }), "{err}");
+        assert_eq!("CUDA".parse::<Device>(), Ok(Device::Cuda));
+        assert!("tpu".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn speech_stats_and_wav() {
+        let speech = Speech {
+            samples: vec![0.5, -0.5, 0.5, -0.5],
+            sample_rate: 4,
+        };
+        assert!((speech.duration_secs() - 1.0).abs() < 1e-9);
+        assert!((speech.rms() - 0.5).abs() < 1e-6);
+        let bytes = speech.to_wav_bytes().unwrap();
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(bytes.len(), 44 + 8);
+    }
+
+    #[test]
+    fn sentences_are_joined_with_a_pause() {
+        let opts = EngineOptions {
+            sentence_pause: Duration::from_millis(250),
+            ..EngineOptions::default()
+        };
+        let speech =
+            synthesize_sentences("t", "One. Two.", 1000, &opts, |_| Ok(vec![0.1; 100])).unwrap();
+        assert_eq!(speech.samples.len(), 100 + 250 + 100);
+        let err = synthesize_sentences("t", "One.", 1000, &opts, |_| Ok(vec![f32::NAN]));
+        assert!(matches!(err, Err(TtsError::BadAudio { .. })));
+    }
+}
