@@ -1,0 +1,172 @@
+//! The validator's main loop: rounds over rotating chunks of miners, state saved after each,
+//! a readable table per round, and the `--scores.out` summary.
+
+use crate::prompts::PromptSource;
+use crate::round::{Judge, RoundConfig, RoundReport, Target, run_round};
+use crate::selection::Rotation;
+use crate::state::{ScoreState, StateError};
+use audiosubnet_dendrite::Dendrite;
+use serde::Serialize;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loop settings.
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    /// Per-round settings.
+    pub round: RoundConfig,
+    /// Miners asked per round.
+    pub chunk_size: usize,
+    /// Stop after this many rounds (`--rounds`); forever when `None`.
+    pub rounds: Option<u64>,
+    /// Pause between rounds.
+    pub interval: Duration,
+    /// Where the state lives.
+    pub state_path: PathBuf,
+    /// Where to write the per-miner summary after each round (`--scores.out`).
+    pub scores_out: Option<PathBuf>,
+}
+
+/// Errors that stop the loop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidatorError {
+    /// State could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The summary could not be written.
+    #[error("cannot write {path}: {source}")]
+    ScoresOut {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Nothing to query.
+    #[error("no miners to query")]
+    NoMiners,
+}
+
+/// One line of `--scores.out`.
+#[derive(Debug, Serialize)]
+pub struct MinerSummary<'a> {
+    /// SS58 hotkey.
+    pub hotkey: &'a str,
+    /// uid when known.
+    pub uid: Option<u16>,
+    /// EMA score.
+    pub ema: f64,
+    /// Last reward.
+    pub last_reward: Option<f64>,
+    /// Last breakdown or failure.
+    pub last_breakdown: Option<&'a serde_json::Value>,
+    /// Responses scored and failures.
+    pub responses: u64,
+    /// Failures.
+    pub failures: u64,
+}
+
+/// Runs rounds against a fixed set of miners (offline mode, or a metagraph snapshot) until
+/// `--rounds` are done or `shutdown` resolves. Returns the final state.
+pub async fn run_rounds(
+    config: &LoopConfig,
+    dendrite: &Dendrite,
+    judge: Arc<dyn Judge>,
+    prompts: &mut dyn PromptSource,
+    targets: &[Target],
+    shutdown: impl Future<Output = ()>,
+) -> Result<ScoreState, ValidatorError> {
+    if targets.is_empty() {
+        return Err(ValidatorError::NoMiners);
+    }
+    let mut state = ScoreState::load(&config.state_path)?;
+    if state.rounds > 0 {
+        tracing::info!(
+            rounds = state.rounds,
+            miners = state.miners.len(),
+            "resumed state"
+        );
+    }
+    let mut rotation = Rotation::new(config.chunk_size);
+    let keys: Vec<String> = targets.iter().map(|t| t.axon.hotkey.clone()).collect();
+    let mut done = 0u64;
+    tokio::pin!(shutdown);
+    loop {
+        if config.rounds.is_some_and(|n| done >= n) {
+            break;
+        }
+        let chunk = rotation.next_chunk(&keys);
+        let chosen: Vec<Target> = targets
+            .iter()
+            .filter(|t| chunk.contains(&t.axon.hotkey))
+            .cloned()
+            .collect();
+        let prompt = prompts.next_prompt();
+        let report = tokio::select! {
+            r = run_round(dendrite, &judge, &prompt, &chosen, &mut state, &config.round) => r,
+            _ = &mut shutdown => break,
+        };
+        tracing::info!("{}", format_round(&report, &state));
+        state.save(&config.state_path)?;
+        if let Some(path) = &config.scores_out {
+            write_scores(path, &state)?;
+        }
+        done += 1;
+        if config.rounds.is_some_and(|n| done >= n) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.interval) => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    Ok(state)
+}
+
+/// Writes the per-miner summary as JSON (atomically).
+pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorError> {
+    let summary: Vec<MinerSummary<'_>> = state
+        .miners
+        .iter()
+        .map(|(hotkey, m)| MinerSummary {
+            hotkey,
+            uid: m.uid,
+            ema: m.ema,
+            last_reward: m.last_reward,
+            last_breakdown: m.last_breakdown.as_ref(),
+            responses: m.responses,
+            failures: m.failures,
+        })
+        .collect();
+    let err = |source| ValidatorError::ScoresOut {
+        path: path.into(),
+        source,
+    };
+    let data = serde_json::to_vec_pretty(&summary).map_err(|e| err(std::io::Error::other(e)))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// A readable table of a round.
+pub fn format_round(report: &RoundReport, state: &ScoreState) -> String {
+    let mut out = format!("round {} prompt {:?}\n", report.round, report.prompt);
+    out.push_str("  uid  hotkey            status  reward   ema     latency  note\n");
+    for r in &report.results {
+        let ema = state.miners.get(&r.hotkey).map_or(0.0, |m| m.ema);
+        let short: String = r.hotkey.chars().take(16).collect();
+        out.push_str(&format!(
+            "  {:>4} {:<17} {:>6}  {:>6}  {:.4}  {:>6.2}s  {}\n",
+            r.uid.map_or("-".into(), |u| u.to_string()),
+            short,
+            r.status,
+            r.reward.map_or("-".into(), |v| format!("{v:.3}")),
+            ema,
+            r.latency_s,
+            r.reason.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}

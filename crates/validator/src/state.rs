@@ -1,0 +1,236 @@
+//! Per-miner scores and what must survive a restart: EMAs keyed by hotkey (so a uid whose hotkey
+//! changed starts fresh), recent audio fingerprints, and the last weight-setting block. Saved
+//! atomically (write, fsync, rename) after every round.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// File format version.
+pub const STATE_VERSION: u32 = 1;
+/// Fingerprints kept for replay detection.
+pub const MAX_FINGERPRINTS: usize = 20_000;
+
+/// One miner's record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MinerScore {
+    /// The miner's uid on the subnet, when known.
+    pub uid: Option<u16>,
+    /// Exponential moving average of rewards in [0, 1].
+    pub ema: f64,
+    /// The last reward, after penalties.
+    pub last_reward: Option<f64>,
+    /// The last scored breakdown (scoring's JSON), or the failure.
+    pub last_breakdown: Option<serde_json::Value>,
+    /// Responses scored.
+    pub responses: u64,
+    /// Failures: error statuses, timeouts, malformed or rejected audio.
+    pub failures: u64,
+}
+
+/// A scored response's fingerprint, for recognising replayed audio.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FingerprintRecord {
+    /// Who sent it.
+    pub hotkey: String,
+    /// The prompt it answered.
+    pub prompt: String,
+    /// The scoring crate's fingerprint (hex).
+    pub fingerprint: String,
+}
+
+/// Everything the validator persists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScoreState {
+    /// File format version.
+    pub version: u32,
+    /// Miners by SS58 hotkey.
+    pub miners: BTreeMap<String, MinerScore>,
+    /// Recent fingerprints, oldest first.
+    pub fingerprints: VecDeque<FingerprintRecord>,
+    /// Rounds completed.
+    pub rounds: u64,
+    /// Block of the last successful weight setting.
+    pub last_weights_block: Option<u64>,
+}
+
+impl Default for ScoreState {
+    fn default() -> Self {
+        ScoreState {
+            version: STATE_VERSION,
+            miners: BTreeMap::new(),
+            fingerprints: VecDeque::new(),
+            rounds: 0,
+            last_weights_block: None,
+        }
+    }
+}
+
+/// Why the state could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Reading or writing the file failed.
+    #[error("state file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a state file of this version.
+    #[error("state file {path} is unreadable ({msg}); move it away to start fresh")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+impl ScoreState {
+    /// Loads `path`, or a fresh state when it does not exist.
+    pub fn load(path: &Path) -> Result<Self, StateError> {
+        let data = match std::fs::read(path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        let state: ScoreState = serde_json::from_slice(&data).map_err(|e| StateError::Corrupt {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
+        if state.version != STATE_VERSION {
+            let msg = format!("version {} (expected {STATE_VERSION})", state.version);
+            return Err(StateError::Corrupt {
+                path: path.into(),
+                msg,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state so that a crash at any point leaves either the old or the new file.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let io = |source| StateError::Io {
+            path: path.into(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let data = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&data).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+        Ok(())
+    }
+
+    /// Blends `reward` into `hotkey`'s EMA: `ema = alpha·ema + (1 − alpha)·reward`, clamped to
+    /// [0, 1] (a penalty pulls towards 0 but never below).
+    pub fn update(
+        &mut self,
+        hotkey: &str,
+        uid: Option<u16>,
+        reward: f64,
+        alpha: f64,
+        failed: bool,
+    ) {
+        let alpha = alpha.clamp(0.0, 1.0);
+        let m = self.miners.entry(hotkey.to_string()).or_default();
+        if uid.is_some() {
+            m.uid = uid;
+        }
+        let reward = if reward.is_finite() { reward } else { 0.0 };
+        m.ema = (alpha * m.ema + (1.0 - alpha) * reward).clamp(0.0, 1.0);
+        m.last_reward = Some(reward.clamp(0.0, 1.0));
+        m.responses += 1;
+        if failed {
+            m.failures += 1;
+        }
+    }
+
+    /// Keeps only miners whose hotkey is still registered, and records their current uid.
+    /// A uid taken over by a new hotkey thus starts from zero.
+    pub fn sync_registered(&mut self, registered: &[(u16, String)]) {
+        let live: HashSet<&str> = registered.iter().map(|(_, h)| h.as_str()).collect();
+        self.miners.retain(|h, _| live.contains(h.as_str()));
+        for (uid, hotkey) in registered {
+            if let Some(m) = self.miners.get_mut(hotkey) {
+                m.uid = Some(*uid);
+            }
+        }
+    }
+
+    /// Remembers a fingerprint, dropping the oldest beyond [`MAX_FINGERPRINTS`].
+    pub fn remember_fingerprint(&mut self, record: FingerprintRecord) {
+        self.fingerprints.push_back(record);
+        while self.fingerprints.len() > MAX_FINGERPRINTS {
+            self.fingerprints.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ema_penalty_and_clamping() {
+        let mut s = ScoreState::default();
+        s.update("a", Some(1), 1.0, 0.9, false);
+        assert!((s.miners["a"].ema - 0.1).abs() < 1e-12);
+        s.update("a", None, 1.0, 0.9, false);
+        assert!((s.miners["a"].ema - 0.19).abs() < 1e-12);
+        assert_eq!(s.miners["a"].uid, Some(1));
+        for _ in 0..100 {
+            s.update("a", None, -0.1, 0.9, true);
+        }
+        assert_eq!(s.miners["a"].ema, 0.0);
+        assert_eq!(s.miners["a"].failures, 100);
+        s.update("a", None, f64::NAN, 0.9, true);
+        assert_eq!(s.miners["a"].ema, 0.0);
+    }
+
+    #[test]
+    fn save_load_round_trip_and_hotkey_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state").join("validator.json");
+        let mut s = ScoreState::default();
+        s.update("old", Some(3), 0.8, 0.5, false);
+        s.update("keep", Some(4), 0.6, 0.5, false);
+        s.rounds = 7;
+        s.remember_fingerprint(FingerprintRecord {
+            hotkey: "keep".into(),
+            prompt: "hi".into(),
+            fingerprint: "ab".into(),
+        });
+        s.save(&path).expect("save");
+        let loaded = ScoreState::load(&path).expect("load");
+        assert_eq!(loaded, s);
+        let mut loaded = loaded;
+        // uid 3 now belongs to a new hotkey; "keep" moved to uid 9.
+        loaded.sync_registered(&[(3, "new".into()), (9, "keep".into())]);
+        assert!(!loaded.miners.contains_key("old"));
+        assert_eq!(loaded.miners["keep"].uid, Some(9));
+        assert!(
+            ScoreState::load(&dir.path().join("missing.json"))
+                .expect("fresh")
+                .miners
+                .is_empty()
+        );
+        std::fs::write(&path, b"{not json").expect("write");
+        assert!(matches!(
+            ScoreState::load(&path),
+            Err(StateError::Corrupt { .. })
+        ));
+    }
+}
