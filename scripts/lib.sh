@@ -79,3 +79,22 @@ ensure_tts_deps() {
   ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite
   ensure_models piper-joe onnxruntime
 }
+
+# ensure_chopsticks: installs the pinned chopsticks (shared/chain/package*.json) into
+# $AUDIOSUBNET_CACHE/chopsticks unless that lockfile is already installed; prints the executable.
+# The localnet crate does the same (and shares the stamp file), so either may run first.
+ensure_chopsticks() {
+  local src="$SHARED_DIR/chain" dir="$AUDIOSUBNET_CACHE/chopsticks"
+  local bin="$dir/node_modules/.bin/chopsticks" stamp="$dir/.installed-lock"
+  [ -f "$src/package-lock.json" ] || { log "missing $src/package-lock.json (set AUDIOSUBNET_SHARED)"; return 1; }
+  if [ -x "$bin" ] && cmp -s "$src/package-lock.json" "$stamp"; then
+    echo "$bin"; return 0
+  fi
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  log "installing chopsticks into $dir"
+  mkdir -p "$dir"
+  cp "$src/package.json" "$src/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >&2)
+  cp "$src/package-lock.json" "$stamp"
+  echo "$bin"
+}

@@ -1,6 +1,8 @@
 //! The `audiosubnet` binary: argument parsing and glue. Each subcommand lives in its own module
 //! and calls into the library crates.
 
+mod chain_cmd;
+mod localnet_cmd;
 mod miner_cmd;
 mod models_cmd;
 mod tts_cmd;
@@ -29,6 +31,12 @@ enum Command {
     Tts(tts_cmd::TtsArgs),
     /// Fetch and list the models the engines and the validator use.
     Models(models_cmd::ModelsArgs),
+    /// Show a subnet's neurons (uids, keys, stake, trust, incentive, dividends, axons).
+    Metagraph(chain_cmd::MetagraphArgs),
+    /// Register the wallet's hotkey on a subnet (burned_register, paid by the coldkey).
+    Register(chain_cmd::RegisterArgs),
+    /// Run a local subtensor chain (chopsticks + the real runtime) with a bootstrapped subnet.
+    Localnet(localnet_cmd::LocalnetArgs),
 }
 
 /// The seed's logging flags.
@@ -61,29 +69,22 @@ impl LoggingArgs {
     }
 }
 
+/// Runs a command that has no logging flags of its own with info-level logs on stderr.
+fn with_default_logging(run: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let _guard = audiosubnet_telemetry::init_logging(&Default::default())?;
+    run()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Miner(args) => miner_cmd::run(*args),
         Command::Wallet(args) => wallet_cmd::run(args),
-        Command::Tts(args) => {
-            let _ = LoggingArgs::init(&LoggingArgs {
-                debug: false,
-                trace: false,
-                logging_dir: None,
-                json: false,
-            });
-            tts_cmd::run(args)
-        }
-        Command::Models(args) => {
-            let _ = LoggingArgs::init(&LoggingArgs {
-                debug: false,
-                trace: false,
-                logging_dir: None,
-                json: false,
-            });
-            models_cmd::run(args)
-        }
+        Command::Tts(args) => with_default_logging(|| tts_cmd::run(args)),
+        Command::Models(args) => with_default_logging(|| models_cmd::run(args)),
+        Command::Metagraph(args) => with_default_logging(|| chain_cmd::run_metagraph(args)),
+        Command::Register(args) => with_default_logging(|| chain_cmd::run_register(args)),
+        Command::Localnet(args) => with_default_logging(|| localnet_cmd::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
 //! `audiosubnet miner`: serve `TextToSpeech` from resident speech engines.
 
 use crate::LoggingArgs;
+use crate::chain_cmd::SubtensorArgs;
 use crate::wallet_cmd::WalletArgs;
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks};
-use audiosubnet_miner::{OfflinePolicy, build_axon};
+use audiosubnet_chain::ServeOutcome;
+use audiosubnet_miner::{ChainPolicy, OfflinePolicy, build_axon, metagraph_sync_task};
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +20,8 @@ pub(crate) struct MinerArgs {
     wallet: WalletArgs,
     #[command(flatten)]
     logging: LoggingArgs,
+    #[command(flatten)]
+    subtensor: SubtensorArgs,
     /// The subnet to mine on.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
@@ -58,9 +62,18 @@ pub(crate) struct MinerArgs {
     /// --blacklist.allowed_hotkeys).
     #[arg(long)]
     offline: bool,
-    /// Only these hotkeys (comma-separated SS58) may query this miner.
+    /// Only these hotkeys (comma-separated SS58) may query this miner (offline mode).
     #[arg(long = "blacklist.allowed_hotkeys", value_delimiter = ',')]
     allowed_hotkeys: Vec<String>,
+    /// Refuse callers with less stake than this, in TAO (on chain).
+    #[arg(long = "blacklist.min_stake", default_value_t = 0.0)]
+    min_stake: f64,
+    /// Also serve registered hotkeys without a validator permit (on chain).
+    #[arg(long = "blacklist.allow_non_validators")]
+    allow_non_validators: bool,
+    /// Seconds between metagraph re-syncs (on chain).
+    #[arg(long = "neuron.sync_interval", default_value_t = 120)]
+    sync_interval: u64,
     /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
@@ -68,16 +81,10 @@ pub(crate) struct MinerArgs {
 
 pub(crate) fn run(args: MinerArgs) -> Result<()> {
     let _guard = args.logging.init()?;
-    if !args.offline {
-        bail!(
-            "on-chain mining needs the chain client, which this build does not wire in yet; \
-             run with --offline (validators address you as HOTKEY@IP:PORT)"
-        );
-    }
     let hotkey = args
         .wallet
         .wallet()
-        .load_hotkey(None)
+        .load_hotkey(args.wallet.password())
         .with_context(|| format!("loading hotkey of wallet {:?}", args.wallet.name()))?;
     if let Some(port) = args.metrics_port {
         audiosubnet_telemetry::serve_metrics(SocketAddr::from(([127, 0, 0, 1], port)))?;
@@ -95,37 +102,103 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
     tracing::info!(model = %args.model, workers = args.workers, "loading speech engine");
     let pool = SynthesisPool::start(&args.model, &engine, pool_config)
         .with_context(|| format!("starting model {}", args.model))?;
-    let allowed: HashSet<String> = args
-        .allowed_hotkeys
-        .iter()
-        .map(|s| s.trim().to_string())
-        .collect();
-    let hooks: Arc<dyn AxonHooks> = Arc::new(OfflinePolicy {
-        allowed_hotkeys: (!allowed.is_empty()).then_some(allowed),
-    });
+    let external_ip = args.axon_external_ip.unwrap_or(args.axon_ip);
+    let external_port = args.axon_external_port.unwrap_or(args.axon_port);
     let axon_config = AxonConfig {
         max_concurrency: args.axon_max_workers,
         max_queue: args.axon_max_workers * 8,
         max_request_timeout: Duration::from_secs(120),
-        external_ip: Some(args.axon_external_ip.unwrap_or(args.axon_ip).to_string()),
-        external_port: Some(args.axon_external_port.unwrap_or(args.axon_port)),
+        external_ip: Some(external_ip.to_string()),
+        external_port: Some(external_port),
         ..Default::default()
     };
-    let hotkey_ss58 = hotkey.ss58();
-    let axon = build_axon(hotkey, axon_config, Arc::new(pool), hooks);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        let hotkey_ss58 = hotkey.ss58();
+        let (hooks, sync): (Arc<dyn AxonHooks>, Option<_>) = if args.offline {
+            let allowed: HashSet<String> = args
+                .allowed_hotkeys
+                .iter()
+                .map(|s| s.trim().to_string())
+                .collect();
+            let policy = OfflinePolicy {
+                allowed_hotkeys: (!allowed.is_empty()).then_some(allowed),
+            };
+            (Arc::new(policy), None)
+        } else {
+            let (policy, client) = join_chain(&args, &hotkey, external_ip, external_port).await?;
+            let task = metagraph_sync_task(
+                client,
+                args.netuid,
+                policy.clone(),
+                Duration::from_secs(args.sync_interval.max(1)),
+                audiosubnet_telemetry::shutdown_signal(),
+            );
+            (policy, Some(tokio::spawn(task)))
+        };
+        let axon = build_axon(hotkey, axon_config, Arc::new(pool), hooks);
         let bind = SocketAddr::new(args.axon_ip, args.axon_port);
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("binding the axon to {bind}"))?;
+        let mode = if args.offline { "offline" } else { "on chain" };
         tracing::info!(
             netuid = args.netuid, %bind, hotkey = %hotkey_ss58, model = %args.model,
-            "miner serving offline: validators target {hotkey_ss58}@{bind}"
+            "miner serving {mode}: validators reach {hotkey_ss58}@{external_ip}:{external_port}"
         );
         axon.serve(listener, audiosubnet_telemetry::shutdown_signal())
             .await?;
+        if let Some(task) = sync {
+            task.abort();
+        }
         tracing::info!("miner stopped");
         Ok(())
     })
+}
+
+/// Checks registration, publishes the axon on chain, and reads the metagraph for the blacklist.
+async fn join_chain(
+    args: &MinerArgs,
+    hotkey: &audiosubnet_wallet::Keypair,
+    external_ip: IpAddr,
+    external_port: u16,
+) -> Result<(Arc<ChainPolicy>, Arc<audiosubnet_chain::Subtensor>)> {
+    let client = Arc::new(args.subtensor.connect().await?);
+    let netuid = args.netuid;
+    if client
+        .uid_of(netuid, hotkey.account_id().0)
+        .await?
+        .is_none()
+    {
+        bail!(
+            "hotkey {} is not registered on subnet {netuid}: run `audiosubnet register --netuid {netuid} \
+             --wallet.name {} --wallet.hotkey {}` first",
+            hotkey.ss58(),
+            args.wallet.name(),
+            args.wallet.hotkey_name()
+        );
+    }
+    if external_ip.is_unspecified() {
+        bail!(
+            "set --axon.external_ip to the address validators should reach (the chain needs a concrete IP)"
+        );
+    }
+    let version = u32::try_from(audiosubnet_protocol::PROTOCOL_VERSION).unwrap_or(0);
+    match client
+        .serve_axon(hotkey, netuid, external_ip, external_port, version)
+        .await?
+    {
+        ServeOutcome::AlreadyCurrent => tracing::info!("axon already published on chain"),
+        ServeOutcome::Served => {
+            tracing::info!(%external_ip, external_port, "axon published on chain")
+        }
+    }
+    let metagraph = client.metagraph(netuid).await?;
+    let min_stake_rao = (args.min_stake.max(0.0) * 1e9) as u64;
+    let policy = Arc::new(ChainPolicy::new(
+        metagraph,
+        min_stake_rao,
+        !args.allow_non_validators,
+    ));
+    Ok((policy, client))
 }

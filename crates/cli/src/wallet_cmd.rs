@@ -66,6 +66,11 @@ impl WalletArgs {
         &self.name
     }
 
+    /// The hotkey name.
+    pub(crate) fn hotkey_name(&self) -> &str {
+        &self.hotkey
+    }
+
     /// The password from `--wallet.password` or the environment, if any.
     pub(crate) fn password(&self) -> Option<&str> {
         self.password.as_deref()

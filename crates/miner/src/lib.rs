@@ -3,6 +3,10 @@
 //! the glue from synapse to engine; the chain side (registration, serving the axon on chain,
 //! metagraph-based blacklists) plugs in through [`AxonHooks`].
 
+mod chain_policy;
+
+pub use chain_policy::{ChainPolicy, metagraph_sync_task};
+
 use audiosubnet_axon::{Axon, AxonConfig, AxonHooks, Caller, ForwardError};
 use audiosubnet_protocol::TextToSpeech;
 use audiosubnet_tts::{SynthesisPool, TtsError};

@@ -171,6 +171,7 @@ impl PythonAxon {
             port,
             hotkey,
             child,
+            _stdout: lines,
         }
     }
 }

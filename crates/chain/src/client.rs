@@ -1,0 +1,1388 @@
+//! The connection to a subtensor node: reads, signed writes, reconnect and retry.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use subxt::OnlineClient;
+use subxt::dynamic::{self, Value};
+use subxt::error::DispatchError;
+use subxt::rpcs::RpcClient;
+use subxt::tx::{TransactionInvalid, ValidationResult};
+use subxt::utils::AccountId32;
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use crate::SubtensorConfig;
+use crate::error::ChainError;
+use crate::ip::{ip_to_int, validate_axon_endpoint};
+use crate::signer::{ChainSigner, SubxtSigner};
+use crate::types::{AxonInfo, Hyperparameters, Metagraph, Neuron, RawNeuronLite};
+use crate::weights::normalize_for_emit;
+
+/// The pallet that holds subnets, neurons and weights.
+const SUBTENSOR: &str = "SubtensorModule";
+
+/// How hard to try before giving up.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts for one operation (connection errors only; dispatch errors are not retried).
+    pub attempts: u32,
+    /// First back-off delay; doubles up to `max_delay`.
+    pub base_delay: Duration,
+    /// Largest back-off delay.
+    pub max_delay: Duration,
+    /// Limit for one request (and for waiting on a transaction's inclusion).
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.min(16));
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// One live connection: subxt client plus the raw RPC client it runs on.
+#[derive(Clone)]
+struct Conn {
+    api: OnlineClient<SubtensorConfig>,
+    rpc: RpcClient,
+}
+
+/// A subtensor client. Cheap to clone; reconnects by itself after a dropped connection.
+#[derive(Clone)]
+pub struct Subtensor {
+    endpoint: Arc<str>,
+    retry: RetryPolicy,
+    conn: Arc<Mutex<Option<Conn>>>,
+}
+
+impl std::fmt::Debug for Subtensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subtensor")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+/// What a finished extrinsic reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Hash of the block that included it.
+    pub block_hash: String,
+    /// `Pallet::Event` names it emitted, in order.
+    pub events: Vec<String>,
+}
+
+/// Result of [`Subtensor::set_weights`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsSubmission {
+    /// Uids sent.
+    pub uids: Vec<u16>,
+    /// Normalized u16 values sent.
+    pub values: Vec<u16>,
+    /// The version key used.
+    pub version_key: u64,
+}
+
+/// Result of [`Subtensor::serve_axon`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeOutcome {
+    /// The chain already had this endpoint; nothing was sent.
+    AlreadyCurrent,
+    /// `serve_axon` was submitted and included.
+    Served,
+}
+
+fn classify(
+    what: &str,
+    endpoint: &str,
+    err: impl std::fmt::Display + std::fmt::Debug,
+) -> ChainError {
+    let text = format!("{err}");
+    let debug = format!("{err:?}");
+    let lower = format!("{text} {debug}").to_lowercase();
+    // jsonrpsee reports a dead socket as "restart required"/"connection closed"; subxt wraps it.
+    let transport = [
+        "restart",
+        "connection",
+        "closed",
+        "disconnected",
+        "transport",
+        "background task",
+        "broken pipe",
+        "reset by peer",
+        "refused",
+        "networking",
+        "socket",
+    ]
+    .iter()
+    .any(|k| lower.contains(k));
+    if transport {
+        ChainError::Connection {
+            endpoint: endpoint.into(),
+            reason: text,
+        }
+    } else if lower.contains("invalid transaction")
+        || lower.contains("badproof")
+        || lower.contains("bad proof")
+        || lower.contains("\"invalid\"")
+        || lower.contains("transaction is outdated")
+        || lower.contains("priority is too low")
+    {
+        ChainError::Rejected(explain_rejection(&text))
+    } else {
+        ChainError::Rpc {
+            what: what.into(),
+            reason: text,
+        }
+    }
+}
+
+/// Names a pool rejection, including subtensor's custom validity codes.
+fn explain_invalid(e: &TransactionInvalid) -> String {
+    match e {
+        TransactionInvalid::Custom(code) => match CUSTOM.get(usize::from(*code)) {
+            Some(name) => format!("{name} (custom validity code {code})"),
+            None => format!("custom validity code {code}"),
+        },
+        TransactionInvalid::BadProof => {
+            "bad signature (wrong key, genesis hash or spec version?)".into()
+        }
+        TransactionInvalid::Payment => "the signer cannot pay the transaction fee".into(),
+        TransactionInvalid::Stale => {
+            "stale nonce (a transaction from this key was just included)".into()
+        }
+        TransactionInvalid::Future => "nonce from the future".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Subtensor's `CustomTransactionError` codes, by value.
+const CUSTOM: [&str; 14] = [
+    "ColdkeyInSwapSchedule",
+    "StakeAmountTooLow",
+    "BalanceTooLow",
+    "SubnetDoesntExist",
+    "HotkeyAccountDoesntExist",
+    "NotEnoughStakeToWithdraw",
+    "RateLimitExceeded",
+    "InsufficientLiquidity",
+    "SlippageTooHigh",
+    "TransferDisallowed",
+    "HotKeyNotRegisteredInNetwork",
+    "InvalidIpAddress",
+    "ServingRateLimitExceeded",
+    "InvalidPort",
+];
+
+/// Adds the names of subtensor's custom validity codes (`SubtensorTransactionExtension`).
+fn explain_rejection(text: &str) -> String {
+    let lower = text.to_lowercase();
+    if let Some(pos) = lower.find("custom") {
+        let digits: String = lower[pos..]
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let Ok(code) = digits.parse::<usize>()
+            && let Some(name) = CUSTOM.get(code)
+        {
+            return format!("{name} (custom validity code {code}; {text})");
+        }
+    }
+    if lower.contains("badproof") || lower.contains("bad proof") {
+        return format!("bad signature (wrong key, genesis or spec version?): {text}");
+    }
+    text.to_string()
+}
+
+/// A short "what to do" for the dispatch errors neurons hit most.
+fn hint_for(name: &str) -> Option<String> {
+    let h = match name {
+        "HotKeyNotRegisteredInSubNet" | "HotKeyNotRegisteredInNetwork" => {
+            "the hotkey is not registered on this subnet; run `audiosubnet register` first"
+        }
+        "HotKeyAlreadyRegisteredInSubNet" => "the hotkey already has a uid on this subnet",
+        "NeuronNoValidatorPermit" => {
+            "the hotkey has no validator permit (needs stake and an epoch to pass); only self-weights are allowed"
+        }
+        "CommitRevealEnabled" => {
+            "the subnet has commit-reveal on; plain set_weights is refused (use commit_timelocked_weights)"
+        }
+        "IncorrectWeightVersionKey" => "version_key is below the subnet's WeightsVersionKey",
+        "WeightVecLengthIsLow" => "fewer weights than the subnet's MinAllowedWeights",
+        "MaxWeightExceeded" => "a weight is above the subnet's MaxWeightsLimit",
+        "UidVecContainInvalidOne" | "UidsLengthExceedUidsInSubNet" => {
+            "a uid does not exist on the subnet"
+        }
+        "DuplicateUids" => "the same uid appears twice",
+        "ServingRateLimitExceeded" => "serve_axon was called too recently (ServingRateLimit)",
+        "InvalidIpAddress" => {
+            "the chain rejects this IP (127.0.0.1, ::1 and broadcast are not allowed)"
+        }
+        "InvalidPort" => "port 0 is not allowed",
+        "TooManyRegistrationsThisBlock" | "TooManyRegistrationsThisInterval" => {
+            "registrations are rate limited; retry in a later block/interval"
+        }
+        "NotEnoughBalanceToStake" | "NotEnoughBalanceToPayBurn" | "BalanceWithdrawalError" => {
+            "the coldkey balance is too low"
+        }
+        "SubNetworkDoesNotExist" | "SubnetNotExists" => "no subnet with this netuid",
+        "NotEnoughStakeToSetWeights" => "the hotkey's stake is below the subnet's stake threshold",
+        "SubtokenDisabled" => "the subnet has not been started (start_call)",
+        _ => return None,
+    };
+    Some(h.into())
+}
+
+fn dispatch_to_error(err: &DispatchError) -> ChainError {
+    match err {
+        DispatchError::Module(m) => match m.details() {
+            Ok(d) => {
+                let name = d.variant.name.clone();
+                ChainError::Dispatch {
+                    pallet: d.pallet.name().to_string(),
+                    hint: hint_for(&name),
+                    name,
+                }
+            }
+            Err(_) => ChainError::Dispatch {
+                pallet: format!("pallet#{}", m.pallet_index()),
+                name: format!("error#{}", m.error_index()),
+                hint: None,
+            },
+        },
+        other => ChainError::Dispatch {
+            pallet: "System".into(),
+            name: format!("{other}"),
+            hint: None,
+        },
+    }
+}
+
+impl Subtensor {
+    /// Connects to `endpoint` (ws:// or wss://), retrying with back-off.
+    pub async fn connect(endpoint: &str) -> Result<Self, ChainError> {
+        Self::connect_with(endpoint, RetryPolicy::default()).await
+    }
+
+    /// Connects with an explicit retry policy.
+    pub async fn connect_with(endpoint: &str, retry: RetryPolicy) -> Result<Self, ChainError> {
+        let client = Subtensor {
+            endpoint: endpoint.into(),
+            retry,
+            conn: Arc::new(Mutex::new(None)),
+        };
+        client.with_retry("connect", |_| async { Ok(()) }).await?;
+        Ok(client)
+    }
+
+    /// The websocket URL.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn open(&self) -> Result<Conn, ChainError> {
+        let ep = self.endpoint.to_string();
+        let fut = async {
+            let rpc =
+                RpcClient::from_insecure_url(&ep)
+                    .await
+                    .map_err(|e| ChainError::Connection {
+                        endpoint: ep.clone(),
+                        reason: e.to_string(),
+                    })?;
+            // The legacy backend only needs plain Substrate RPCs, which every node and chopsticks serve.
+            let backend = subxt::backend::LegacyBackend::builder().build(rpc.clone());
+            let api = OnlineClient::<SubtensorConfig>::from_backend_with_config(
+                SubtensorConfig::default(),
+                Arc::new(backend),
+            )
+            .await
+            .map_err(|e| classify("connect", &ep, e))?;
+            Ok::<_, ChainError>(Conn { api, rpc })
+        };
+        match tokio::time::timeout(self.retry.request_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ChainError::Timeout {
+                what: "connect".into(),
+                secs: self.retry.request_timeout.as_secs(),
+            }),
+        }
+    }
+
+    async fn conn(&self) -> Result<Conn, ChainError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = self.open().await?;
+        info!(endpoint = %self.endpoint, "connected to subtensor");
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn drop_conn(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    /// Runs `op` on a live connection; on connection errors drops it, backs off and retries.
+    async fn with_retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T, ChainError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = Result<T, ChainError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let result = match self.conn().await {
+                Ok(c) => match tokio::time::timeout(self.retry.request_timeout, op(c)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ChainError::Timeout {
+                        what: what.into(),
+                        secs: self.retry.request_timeout.as_secs(),
+                    }),
+                },
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if e.is_connection() => {
+                    self.drop_conn().await;
+                    attempt += 1;
+                    if attempt >= self.retry.attempts {
+                        return Err(e);
+                    }
+                    let delay = self.retry.delay(attempt - 1);
+                    warn!(%what, attempt, ?delay, error = %e, "chain connection problem; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// The current (finalized) block number.
+    pub async fn current_block(&self) -> Result<u64, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("current_block", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("current_block", &ep, e))?;
+                Ok(at.block_number())
+            }
+        })
+        .await
+    }
+
+    /// The runtime's spec version at the current block.
+    pub async fn spec_version(&self) -> Result<u32, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("spec_version", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("spec_version", &ep, e))?;
+                Ok(at.spec_version())
+            }
+        })
+        .await
+    }
+
+    /// Reads a `SubtensorModule` storage value keyed by `netuid` (default value when absent).
+    async fn netuid_storage<V>(&self, entry: &'static str, netuid: u16) -> Result<V, ChainError>
+    where
+        V: scale_decode::DecodeAsType + Send + 'static,
+    {
+        let ep = self.endpoint.clone();
+        self.with_retry(entry, |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify(entry, &ep, e))?;
+                let addr = dynamic::storage::<(u16,), V>(SUBTENSOR, entry);
+                let v = at
+                    .storage()
+                    .fetch(addr, (netuid,))
+                    .await
+                    .map_err(|e| classify(entry, &ep, e))?;
+                v.decode().map_err(|e| ChainError::Decode {
+                    what: entry.into(),
+                    reason: e.to_string(),
+                })
+            }
+        })
+        .await
+    }
+
+    /// Whether a subnet exists.
+    pub async fn subnet_exists(&self, netuid: u16) -> Result<bool, ChainError> {
+        self.netuid_storage::<bool>("NetworksAdded", netuid).await
+    }
+
+    /// Number of neurons on a subnet.
+    pub async fn subnet_n(&self, netuid: u16) -> Result<u16, ChainError> {
+        self.netuid_storage::<u16>("SubnetworkN", netuid).await
+    }
+
+    /// The hyperparameters neurons need (storage reads).
+    pub async fn hyperparameters(&self, netuid: u16) -> Result<Hyperparameters, ChainError> {
+        Ok(Hyperparameters {
+            tempo: self.netuid_storage("Tempo", netuid).await?,
+            weights_rate_limit: self.netuid_storage("WeightsSetRateLimit", netuid).await?,
+            min_allowed_weights: self.netuid_storage("MinAllowedWeights", netuid).await?,
+            max_weight_limit: self.netuid_storage("MaxWeightsLimit", netuid).await?,
+            weights_version_key: self.netuid_storage("WeightsVersionKey", netuid).await?,
+            commit_reveal_enabled: self
+                .netuid_storage("CommitRevealWeightsEnabled", netuid)
+                .await?,
+        })
+    }
+
+    /// The uid of `hotkey` on `netuid` (storage `Uids`), if registered.
+    pub async fn uid_of(&self, netuid: u16, hotkey: [u8; 32]) -> Result<Option<u16>, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("Uids", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("Uids", &ep, e))?;
+                let addr = dynamic::storage::<(u16, AccountId32), u16>(SUBTENSOR, "Uids");
+                let v = at
+                    .storage()
+                    .try_fetch(addr, (netuid, AccountId32(hotkey)))
+                    .await
+                    .map_err(|e| classify("Uids", &ep, e))?;
+                v.map(|v| v.decode())
+                    .transpose()
+                    .map_err(|e| ChainError::Decode {
+                        what: "Uids".into(),
+                        reason: e.to_string(),
+                    })
+            }
+        })
+        .await
+    }
+
+    /// The axon a hotkey has on chain for `netuid` (storage `Axons`), if any.
+    pub async fn axon_of(
+        &self,
+        netuid: u16,
+        hotkey: [u8; 32],
+    ) -> Result<Option<AxonInfo>, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("Axons", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("Axons", &ep, e))?;
+                let addr = dynamic::storage::<(u16, AccountId32), AxonInfo>(SUBTENSOR, "Axons");
+                let v = at
+                    .storage()
+                    .try_fetch(addr, (netuid, AccountId32(hotkey)))
+                    .await
+                    .map_err(|e| classify("Axons", &ep, e))?;
+                v.map(|v| v.decode())
+                    .transpose()
+                    .map_err(|e| ChainError::Decode {
+                        what: "Axons".into(),
+                        reason: e.to_string(),
+                    })
+            }
+        })
+        .await
+    }
+
+    /// The weights a uid has set on a subnet (storage `Weights`), as `(uid, u16 value)` pairs.
+    pub async fn weights_of(&self, netuid: u16, uid: u16) -> Result<Vec<(u16, u16)>, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("Weights", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("Weights", &ep, e))?;
+                let addr = dynamic::storage::<(u16, u16), Vec<(u16, u16)>>(SUBTENSOR, "Weights");
+                let v = at
+                    .storage()
+                    .fetch(addr, (netuid, uid))
+                    .await
+                    .map_err(|e| classify("Weights", &ep, e))?;
+                v.decode().map_err(|e| ChainError::Decode {
+                    what: "Weights".into(),
+                    reason: e.to_string(),
+                })
+            }
+        })
+        .await
+    }
+
+    /// Free balance of an account in rao.
+    pub async fn balance(&self, account: [u8; 32]) -> Result<u128, ChainError> {
+        #[derive(scale_decode::DecodeAsType)]
+        struct AccountInfo {
+            data: AccountData,
+        }
+        #[derive(scale_decode::DecodeAsType)]
+        struct AccountData {
+            free: u128,
+        }
+        let ep = self.endpoint.clone();
+        self.with_retry("System.Account", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("balance", &ep, e))?;
+                let addr = dynamic::storage::<(AccountId32,), AccountInfo>("System", "Account");
+                let v = at
+                    .storage()
+                    .fetch(addr, (AccountId32(account),))
+                    .await
+                    .map_err(|e| classify("balance", &ep, e))?;
+                let info = v.decode().map_err(|e| ChainError::Decode {
+                    what: "System.Account".into(),
+                    reason: e.to_string(),
+                })?;
+                Ok(info.data.free)
+            }
+        })
+        .await
+    }
+
+    /// The subnet's neurons through the runtime API `NeuronInfoRuntimeApi_get_neurons_lite`.
+    pub async fn metagraph(&self, netuid: u16) -> Result<Metagraph, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("get_neurons_lite", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("metagraph", &ep, e))?;
+                let block = at.block_number();
+                let payload = dynamic::runtime_api_call::<_, Vec<RawNeuronLite>>(
+                    "NeuronInfoRuntimeApi",
+                    "get_neurons_lite",
+                    (netuid,),
+                );
+                let raw = at
+                    .runtime_apis()
+                    .call(payload)
+                    .await
+                    .map_err(|e| classify("get_neurons_lite", &ep, e))?;
+                let mut neurons: Vec<Neuron> = raw.into_iter().map(Neuron::from).collect();
+                neurons.sort_by_key(|n| n.uid);
+                Ok(Metagraph {
+                    netuid,
+                    block,
+                    neurons,
+                })
+            }
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /// Signs, submits and waits for inclusion; turns `ExtrinsicFailed` and failed `Sudid` into
+    /// [`ChainError::Dispatch`]. Only the connection set-up is retried: a submitted transaction is
+    /// never sent twice.
+    async fn submit(
+        &self,
+        what: &str,
+        signer: &dyn ChainSigner,
+        pallet: &str,
+        call: &str,
+        fields: Vec<Value>,
+    ) -> Result<TxOutcome, ChainError> {
+        let ep = self.endpoint.to_string();
+        let conn = self.with_retry(what, |c| async move { Ok(c) }).await?;
+        let fut = async {
+            let at = conn
+                .api
+                .at_current_block()
+                .await
+                .map_err(|e| classify(what, &ep, e))?;
+            let metadata = at.metadata();
+            let payload = dynamic::tx(pallet, call, fields);
+            // The pool's next nonce (includes pending transactions), not the nonce at `at`:
+            // with blocks built back to back, `at` can trail the block our last transaction went in.
+            let who = AccountId32(signer.public_key()).to_string();
+            let nonce = conn
+                .rpc
+                .request::<u64>("system_accountNextIndex", subxt::rpcs::rpc_params![who])
+                .await
+                .map_err(|e| classify(what, &ep, e))?;
+            let params = subxt::config::DefaultExtrinsicParamsBuilder::<SubtensorConfig>::new()
+                .nonce(nonce)
+                .build();
+            let mut txc = at.transactions();
+            let tx = txc
+                .create_signed(&payload, &SubxtSigner(signer), params)
+                .await
+                .map_err(|e| classify(what, &ep, e))?;
+            // Validate first: the pool's verdict (bad proof, subtensor's custom codes) comes back
+            // typed here, while the watch stream only says "invalid".
+            match tx.validate().await.map_err(|e| classify(what, &ep, e))? {
+                ValidationResult::Valid(_) => {}
+                ValidationResult::Invalid(e) => {
+                    return Err(ChainError::Rejected(explain_invalid(&e)));
+                }
+                ValidationResult::Unknown(e) => {
+                    return Err(ChainError::Rejected(format!("validity unknown: {e:?}")));
+                }
+            }
+            // Watch through the raw subscription: chopsticks reports apply-time failures as
+            // `{"invalid": {...}}`, which subxt's typed status cannot deserialize.
+            let tx_hash = tx.hash();
+            let mut params = subxt::rpcs::client::RpcParams::new();
+            params
+                .push(format!("0x{}", hex::encode(tx.encoded())))
+                .map_err(|e| ChainError::InvalidInput(e.to_string()))?;
+            let mut sub = conn
+                .rpc
+                .subscribe::<serde_json::Value>(
+                    "author_submitAndWatchExtrinsic",
+                    params,
+                    "author_unwatchExtrinsic",
+                )
+                .await
+                .map_err(|e| classify(what, &ep, e))?;
+            while let Some(status) = sub.next().await {
+                let status = status.map_err(|e| classify(what, &ep, e))?;
+                let block = ["inBlock", "finalized"]
+                    .iter()
+                    .find_map(|k| status.get(*k).and_then(|h| h.as_str()).map(str::to_string));
+                let Some(block_hash) = block else {
+                    if ["invalid", "dropped", "usurped"]
+                        .iter()
+                        .any(|k| status.get(*k).is_some())
+                        || status
+                            .as_str()
+                            .is_some_and(|s| s == "invalid" || s == "dropped")
+                    {
+                        return Err(ChainError::Rejected(explain_rejection(&status.to_string())));
+                    }
+                    continue;
+                };
+                let names = self
+                    .included_events(&conn, &block_hash, tx_hash, &metadata)
+                    .await?;
+                debug!(%what, %block_hash, "extrinsic included");
+                return Ok(TxOutcome {
+                    block_hash,
+                    events: names,
+                });
+            }
+            Err(ChainError::Connection {
+                endpoint: ep.clone(),
+                reason: "transaction status stream ended before inclusion".into(),
+            })
+        };
+        let result = match tokio::time::timeout(self.retry.request_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ChainError::Timeout {
+                what: what.into(),
+                secs: self.retry.request_timeout.as_secs(),
+            }),
+        };
+        if matches!(result, Err(ref e) if e.is_connection()) {
+            self.drop_conn().await;
+        }
+        result
+    }
+
+    /// The events of our extrinsic in `block_hash`; a failed dispatch becomes an error.
+    async fn included_events(
+        &self,
+        conn: &Conn,
+        block_hash: &str,
+        tx_hash: subxt::utils::H256,
+        metadata: &subxt::metadata::ArcMetadata,
+    ) -> Result<Vec<String>, ChainError> {
+        let ep = self.endpoint.clone();
+        let hash: subxt::utils::H256 = block_hash.parse().map_err(|_| ChainError::Decode {
+            what: "block hash".into(),
+            reason: block_hash.into(),
+        })?;
+        let at = conn
+            .api
+            .at_block(hash)
+            .await
+            .map_err(|e| classify("events", &ep, e))?;
+        let exts = at
+            .extrinsics()
+            .fetch()
+            .await
+            .map_err(|e| classify("block body", &ep, e))?;
+        let index = exts
+            .iter()
+            .filter_map(Result::ok)
+            .find(|e| e.hash() == tx_hash)
+            .map(|e| e.index())
+            .ok_or_else(|| ChainError::Decode {
+                what: "block body".into(),
+                reason: format!("transaction {tx_hash:?} not found in block {block_hash}"),
+            })?;
+        let events = at
+            .events()
+            .fetch()
+            .await
+            .map_err(|e| classify("events", &ep, e))?;
+        let mut names = Vec::new();
+        for ev in events.iter() {
+            let ev = ev.map_err(|e| ChainError::Decode {
+                what: "event".into(),
+                reason: e.to_string(),
+            })?;
+            if !matches!(ev.phase(), subxt::events::Phase::ApplyExtrinsic(i) if i as usize == index)
+            {
+                continue;
+            }
+            names.push(format!("{}::{}", ev.pallet_name(), ev.event_name()));
+            let failed = match (ev.pallet_name(), ev.event_name()) {
+                ("System", "ExtrinsicFailed") => Some(ev.field_bytes()),
+                // Sudid { sudo_result: Result<(), DispatchError> }: byte 1 = Err.
+                ("Sudo", "Sudid") if ev.field_bytes().first() == Some(&1) => {
+                    ev.field_bytes().get(1..)
+                }
+                _ => None,
+            };
+            if let Some(bytes) = failed {
+                let err = DispatchError::decode_from(bytes, metadata.clone()).map_err(|e| {
+                    ChainError::Decode {
+                        what: "dispatch error".into(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                return Err(dispatch_to_error(&err));
+            }
+        }
+        Ok(names)
+    }
+
+    /// Whether the runtime's metadata has `pallet::call`, and how many arguments it takes.
+    async fn call_arity(&self, pallet: &str, call: &str) -> Result<Option<usize>, ChainError> {
+        let ep = self.endpoint.clone();
+        let (pallet, call) = (pallet.to_string(), call.to_string());
+        self.with_retry("metadata", |c| {
+            let ep = ep.clone();
+            let (pallet, call) = (pallet.clone(), call.clone());
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("metadata", &ep, e))?;
+                let md = at.metadata();
+                Ok(md
+                    .pallet_by_name(&pallet)
+                    .and_then(|p| p.call_variant_by_name(&call).map(|v| v.fields.len())))
+            }
+        })
+        .await
+    }
+
+    /// `burned_register(netuid, hotkey)`, signed by the coldkey that pays the burn.
+    pub async fn burned_register(
+        &self,
+        coldkey: &dyn ChainSigner,
+        netuid: u16,
+        hotkey: [u8; 32],
+    ) -> Result<TxOutcome, ChainError> {
+        info!(netuid, "burned_register");
+        self.submit(
+            "burned_register",
+            coldkey,
+            SUBTENSOR,
+            "burned_register",
+            vec![Value::u128(netuid.into()), account_value(hotkey)],
+        )
+        .await
+    }
+
+    /// `serve_axon`, signed by the hotkey; skipped when the chain already has this endpoint.
+    pub async fn serve_axon(
+        &self,
+        hotkey: &dyn ChainSigner,
+        netuid: u16,
+        ip: IpAddr,
+        port: u16,
+        version: u32,
+    ) -> Result<ServeOutcome, ChainError> {
+        const PROTOCOL: u8 = 4;
+        validate_axon_endpoint(ip, port)?;
+        let (ip_int, ip_type) = ip_to_int(ip);
+        if let Some(current) = self.axon_of(netuid, hotkey.public_key()).await?
+            && current.ip == ip_int
+            && current.port == port
+            && current.ip_type == ip_type
+            && current.version == version
+            && current.protocol == PROTOCOL
+        {
+            debug!(netuid, %ip, port, "axon already current on chain");
+            return Ok(ServeOutcome::AlreadyCurrent);
+        }
+        info!(netuid, %ip, port, version, "serve_axon");
+        self.submit(
+            "serve_axon",
+            hotkey,
+            SUBTENSOR,
+            "serve_axon",
+            vec![
+                Value::u128(netuid.into()),
+                Value::u128(version.into()),
+                Value::u128(ip_int),
+                Value::u128(port.into()),
+                Value::u128(ip_type.into()),
+                Value::u128(PROTOCOL.into()),
+                Value::u128(0),
+                Value::u128(0),
+            ],
+        )
+        .await?;
+        Ok(ServeOutcome::Served)
+    }
+
+    /// `set_weights`, signed by the hotkey. `weights` are raw scores: they are normalized the way
+    /// the SDK does (max-upscale to u16, round half to even, zeros dropped). The version key sent
+    /// is `max(version_key, on-chain WeightsVersionKey)`.
+    ///
+    /// Callers that want the subnet's min-allowed / max-limit policy applied first pass the
+    /// output of [`crate::weights::process_weights_for_netuid`].
+    pub async fn set_weights(
+        &self,
+        hotkey: &dyn ChainSigner,
+        netuid: u16,
+        uids: &[u16],
+        weights: &[f32],
+        version_key: u64,
+    ) -> Result<WeightsSubmission, ChainError> {
+        let (uids, values) = normalize_for_emit(uids, weights)?;
+        if uids.is_empty() {
+            return Err(ChainError::InvalidInput(
+                "all weights are zero; nothing to set".into(),
+            ));
+        }
+        let hp = self.hyperparameters(netuid).await?;
+        if hp.commit_reveal_enabled {
+            return Err(ChainError::Dispatch {
+                pallet: SUBTENSOR.into(),
+                name: "CommitRevealEnabled".into(),
+                hint: hint_for("CommitRevealEnabled"),
+            });
+        }
+        let version_key = version_key.max(hp.weights_version_key);
+        info!(netuid, n = uids.len(), version_key, "set_weights");
+        let fields = vec![
+            Value::u128(netuid.into()),
+            Value::unnamed_composite(uids.iter().map(|u| Value::u128((*u).into()))),
+            Value::unnamed_composite(values.iter().map(|v| Value::u128((*v).into()))),
+            Value::u128(version_key.into()),
+        ];
+        match self
+            .submit("set_weights", hotkey, SUBTENSOR, "set_weights", fields)
+            .await
+        {
+            Ok(_) => Ok(WeightsSubmission {
+                uids,
+                values,
+                version_key,
+            }),
+            Err(ChainError::Dispatch { pallet, name, .. }) if name == "SettingWeightsTooFast" => {
+                let hint = self
+                    .rate_limit_hint(netuid, hotkey.public_key(), hp.weights_rate_limit)
+                    .await;
+                Err(ChainError::Dispatch {
+                    pallet,
+                    name,
+                    hint: Some(hint),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The SDK's `process_weights_for_netuid` with this subnet's live `MinAllowedWeights`,
+    /// `MaxWeightsLimit` and size: what a validator passes to [`Subtensor::set_weights`].
+    pub async fn process_weights(
+        &self,
+        netuid: u16,
+        uids: &[u16],
+        weights: &[f32],
+    ) -> Result<(Vec<u16>, Vec<f32>), ChainError> {
+        let hp = self.hyperparameters(netuid).await?;
+        let n = self.subnet_n(netuid).await?;
+        crate::weights::process_weights_for_netuid(
+            uids,
+            weights,
+            n,
+            hp.min_allowed_weights,
+            hp.max_weight_limit,
+        )
+    }
+
+    async fn rate_limit_hint(&self, netuid: u16, hotkey: [u8; 32], limit: u64) -> String {
+        let last = async {
+            let uid = self.uid_of(netuid, hotkey).await?;
+            let last_update: Vec<u64> = self.netuid_storage("LastUpdate", netuid).await?;
+            let now = self.current_block().await?;
+            Ok::<_, ChainError>((
+                uid.and_then(|u| last_update.get(usize::from(u)).copied()),
+                now,
+            ))
+        };
+        match last.await {
+            Ok((Some(last), now)) => {
+                let wait = (last + limit).saturating_sub(now).max(1);
+                format!(
+                    "WeightsRateLimit: wait {wait} blocks (rate limit {limit}, last update at block {last})"
+                )
+            }
+            _ => format!("WeightsRateLimit: wait up to {limit} blocks"),
+        }
+    }
+
+    /// `add_stake(hotkey, netuid, amount)`, signed by the coldkey.
+    pub async fn add_stake(
+        &self,
+        coldkey: &dyn ChainSigner,
+        hotkey: [u8; 32],
+        netuid: u16,
+        amount_rao: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        info!(netuid, amount_rao, "add_stake");
+        self.submit(
+            "add_stake",
+            coldkey,
+            SUBTENSOR,
+            "add_stake",
+            vec![
+                account_value(hotkey),
+                Value::u128(netuid.into()),
+                Value::u128(amount_rao.into()),
+            ],
+        )
+        .await
+    }
+
+    /// `Balances::transfer_keep_alive`.
+    pub async fn transfer(
+        &self,
+        from: &dyn ChainSigner,
+        to: [u8; 32],
+        amount_rao: u128,
+    ) -> Result<TxOutcome, ChainError> {
+        self.submit(
+            "transfer",
+            from,
+            "Balances",
+            "transfer_keep_alive",
+            vec![
+                Value::unnamed_variant("Id", [account_value(to)]),
+                Value::u128(amount_rao),
+            ],
+        )
+        .await
+    }
+
+    /// `register_network`, signed by the owner's coldkey; returns the new netuid. Handles the
+    /// spec-218 shape `(hotkey, mechid)` and the later `(hotkey)`.
+    pub async fn register_network(
+        &self,
+        coldkey: &dyn ChainSigner,
+        hotkey: [u8; 32],
+    ) -> Result<u16, ChainError> {
+        let arity = self
+            .call_arity(SUBTENSOR, "register_network")
+            .await?
+            .ok_or_else(|| {
+                ChainError::Metadata("SubtensorModule::register_network is missing".into())
+            })?;
+        let mut fields = vec![account_value(hotkey)];
+        if arity >= 2 {
+            fields.push(Value::u128(1));
+        }
+        let before = self.total_networks().await?;
+        self.submit(
+            "register_network",
+            coldkey,
+            SUBTENSOR,
+            "register_network",
+            fields,
+        )
+        .await?;
+        // The new subnet takes the lowest free netuid; find the one owned by this hotkey.
+        let total = self.total_networks().await?.max(before + 1);
+        for netuid in (1..=total.saturating_add(1)).rev() {
+            if self.subnet_exists(netuid).await?
+                && self.subnet_owner_hotkey(netuid).await? == Some(hotkey)
+            {
+                return Ok(netuid);
+            }
+        }
+        Err(ChainError::Metadata(
+            "register_network succeeded but no subnet owned by the hotkey was found".into(),
+        ))
+    }
+
+    async fn total_networks(&self) -> Result<u16, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("TotalNetworks", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("TotalNetworks", &ep, e))?;
+                let addr = dynamic::storage::<(), u16>(SUBTENSOR, "TotalNetworks");
+                let v = at
+                    .storage()
+                    .fetch(addr, ())
+                    .await
+                    .map_err(|e| classify("TotalNetworks", &ep, e))?;
+                v.decode().map_err(|e| ChainError::Decode {
+                    what: "TotalNetworks".into(),
+                    reason: e.to_string(),
+                })
+            }
+        })
+        .await
+    }
+
+    /// The owner hotkey of a subnet (storage `SubnetOwnerHotkey`), if set.
+    pub async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<[u8; 32]>, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("SubnetOwnerHotkey", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("SubnetOwnerHotkey", &ep, e))?;
+                let addr = dynamic::storage::<(u16,), AccountId32>(SUBTENSOR, "SubnetOwnerHotkey");
+                let v = at
+                    .storage()
+                    .try_fetch(addr, (netuid,))
+                    .await
+                    .map_err(|e| classify("SubnetOwnerHotkey", &ep, e))?;
+                v.map(|v| v.decode().map(|a| a.0))
+                    .transpose()
+                    .map_err(|e| ChainError::Decode {
+                        what: "SubnetOwnerHotkey".into(),
+                        reason: e.to_string(),
+                    })
+            }
+        })
+        .await
+    }
+
+    /// `Sudo::sudo(AdminUtils::<call>(args))`, signed by the sudo key (Alice on the local chain).
+    /// `args` are the call's fields in order, as unsigned integers or bools.
+    pub async fn sudo_admin(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        call: &str,
+        args: Vec<Value>,
+    ) -> Result<TxOutcome, ChainError> {
+        info!(call, "sudo AdminUtils");
+        let inner = Value::unnamed_variant("AdminUtils", [Value::unnamed_variant(call, args)]);
+        self.submit(call, sudo_key, "Sudo", "sudo", vec![inner])
+            .await
+    }
+
+    /// Sudo: subnet tempo.
+    pub async fn sudo_set_tempo(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        tempo: u16,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_tempo",
+            vec![Value::u128(netuid.into()), Value::u128(tempo.into())],
+        )
+        .await
+    }
+
+    /// Sudo: weights rate limit in blocks.
+    pub async fn sudo_set_weights_rate_limit(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        blocks: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_weights_set_rate_limit",
+            vec![Value::u128(netuid.into()), Value::u128(blocks.into())],
+        )
+        .await
+    }
+
+    /// Sudo: commit-reveal on or off.
+    pub async fn sudo_set_commit_reveal(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        enabled: bool,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_commit_reveal_weights_enabled",
+            vec![Value::u128(netuid.into()), Value::bool(enabled)],
+        )
+        .await
+    }
+
+    /// Sudo: serving rate limit in blocks.
+    pub async fn sudo_set_serving_rate_limit(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        blocks: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_serving_rate_limit",
+            vec![Value::u128(netuid.into()), Value::u128(blocks.into())],
+        )
+        .await
+    }
+
+    /// Sudo: minimum number of weights.
+    pub async fn sudo_set_min_allowed_weights(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        n: u16,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_min_allowed_weights",
+            vec![Value::u128(netuid.into()), Value::u128(n.into())],
+        )
+        .await
+    }
+
+    /// Sudo: the minimum `version_key` `set_weights` accepts on a subnet.
+    pub async fn sudo_set_weights_version_key(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        key: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_weights_version_key",
+            vec![Value::u128(netuid.into()), Value::u128(key.into())],
+        )
+        .await
+    }
+
+    /// Sudo: the subnet owner's share of emission, as a u16 fraction (global).
+    pub async fn sudo_set_subnet_owner_cut(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        cut: u16,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_subnet_owner_cut",
+            vec![Value::u128(cut.into())],
+        )
+        .await
+    }
+
+    /// Sudo: network registration rate limit in blocks (global).
+    pub async fn sudo_set_network_rate_limit(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        blocks: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_network_rate_limit",
+            vec![Value::u128(blocks.into())],
+        )
+        .await
+    }
+
+    /// Sudo: transaction rate limit in blocks (global).
+    pub async fn sudo_set_tx_rate_limit(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        blocks: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_tx_rate_limit",
+            vec![Value::u128(blocks.into())],
+        )
+        .await
+    }
+
+    /// Sudo: registrations allowed per interval.
+    pub async fn sudo_set_target_registrations_per_interval(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        n: u16,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_target_registrations_per_interval",
+            vec![Value::u128(netuid.into()), Value::u128(n.into())],
+        )
+        .await
+    }
+
+    /// Sudo: subnet started (subtoken enabled), where the runtime has the call.
+    pub async fn sudo_set_subtoken_enabled(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        netuid: u16,
+        enabled: bool,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sudo_admin(
+            sudo_key,
+            "sudo_set_subtoken_enabled",
+            vec![Value::u128(netuid.into()), Value::bool(enabled)],
+        )
+        .await
+    }
+
+    /// Sudo: minimum stake to set weights (global; `sudo_set_stake_threshold` since spec 300,
+    /// `sudo_set_weights_min_stake` before).
+    pub async fn sudo_set_stake_threshold(
+        &self,
+        sudo_key: &dyn ChainSigner,
+        rao: u64,
+    ) -> Result<TxOutcome, ChainError> {
+        let call = if self
+            .call_arity("AdminUtils", "sudo_set_stake_threshold")
+            .await?
+            .is_some()
+        {
+            "sudo_set_stake_threshold"
+        } else {
+            "sudo_set_weights_min_stake"
+        };
+        self.sudo_admin(sudo_key, call, vec![Value::u128(rao.into())])
+            .await
+    }
+
+    // ---------------------------------------------------------------- raw RPC
+
+    /// A raw JSON-RPC request (for chopsticks' `dev_*` methods and the like).
+    pub async fn rpc_raw(
+        &self,
+        method: &str,
+        params: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, ChainError> {
+        let ep = self.endpoint.clone();
+        let method = method.to_string();
+        self.with_retry(&method.clone(), |c| {
+            let ep = ep.clone();
+            let method = method.clone();
+            let params = params.clone();
+            async move {
+                let mut p = subxt::rpcs::client::RpcParams::new();
+                for v in params {
+                    p.push(v)
+                        .map_err(|e| ChainError::InvalidInput(e.to_string()))?;
+                }
+                c.rpc
+                    .request::<serde_json::Value>(&method, p)
+                    .await
+                    .map_err(|e| classify(&method, &ep, e))
+            }
+        })
+        .await
+    }
+
+    /// chopsticks: builds `count` blocks now.
+    pub async fn dev_new_blocks(&self, count: u32) -> Result<(), ChainError> {
+        self.rpc_raw("dev_newBlock", vec![serde_json::json!({ "count": count })])
+            .await
+            .map(|_| ())
+    }
+
+    /// chopsticks: overwrites storage (`{"Pallet": {"Item": [[[keys], value]]}}` form).
+    pub async fn dev_set_storage(&self, storage: serde_json::Value) -> Result<(), ChainError> {
+        self.rpc_raw("dev_setStorage", vec![storage])
+            .await
+            .map(|_| ())
+    }
+
+    /// The node's chain name (`system_chain`); a cheap liveness probe.
+    pub async fn system_chain(&self) -> Result<String, ChainError> {
+        let v = self.rpc_raw("system_chain", vec![]).await?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// An AccountId32 as a dynamic value (a 32-byte composite).
+fn account_value(id: [u8; 32]) -> Value {
+    Value::from_bytes(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_names_custom_codes() {
+        let m = explain_rejection("Invalid Transaction: {\"invalid\":{\"custom\":11}}");
+        assert!(m.starts_with("InvalidIpAddress"), "{m}");
+        let m = explain_rejection("{\"invalid\":{\"badProof\":null}}");
+        assert!(m.contains("bad signature"), "{m}");
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(0), Duration::from_millis(250));
+        assert_eq!(p.delay(1), Duration::from_millis(500));
+        assert_eq!(p.delay(30), Duration::from_secs(5));
+    }
+}

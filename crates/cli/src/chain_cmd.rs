@@ -1,0 +1,191 @@
+//! `audiosubnet metagraph` and `audiosubnet register`, and the subtensor flags other commands reuse.
+
+use anyhow::{Context, Result, bail};
+use audiosubnet_chain::{Metagraph, Subtensor, resolve_endpoint};
+use audiosubnet_wallet::{AccountId, Keypair};
+
+use crate::wallet_cmd::WalletArgs;
+
+/// Which chain to talk to (the SDK's `--subtensor.*` flags).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SubtensorArgs {
+    /// Network: finney, test, local, or a ws:// / wss:// URL.
+    #[arg(
+        id = "subtensor.network",
+        long = "subtensor.network",
+        default_value = "finney",
+        env = "AUDIOSUBNET_SUBTENSOR_NETWORK"
+    )]
+    pub(crate) network: String,
+    /// Explicit websocket endpoint (e.g. ws://127.0.0.1:9944); overrides --subtensor.network.
+    #[arg(
+        id = "subtensor.chain_endpoint",
+        long = "subtensor.chain_endpoint",
+        env = "AUDIOSUBNET_SUBTENSOR_CHAIN_ENDPOINT"
+    )]
+    pub(crate) chain_endpoint: Option<String>,
+}
+
+impl SubtensorArgs {
+    /// The websocket URL these flags select.
+    pub(crate) fn endpoint(&self) -> Result<String> {
+        Ok(resolve_endpoint(
+            Some(&self.network),
+            self.chain_endpoint.as_deref(),
+        )?)
+    }
+
+    /// Connects (with retries).
+    pub(crate) async fn connect(&self) -> Result<Subtensor> {
+        let ep = self.endpoint()?;
+        Subtensor::connect(&ep)
+            .await
+            .with_context(|| format!("connecting to {ep}"))
+    }
+}
+
+/// `audiosubnet metagraph --netuid N`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct MetagraphArgs {
+    /// The subnet.
+    #[arg(long)]
+    pub(crate) netuid: u16,
+    #[command(flatten)]
+    pub(crate) subtensor: SubtensorArgs,
+}
+
+/// Prints the subnet's neurons as a table.
+pub(crate) fn run_metagraph(args: MetagraphArgs) -> Result<()> {
+    runtime()?.block_on(metagraph(&args))
+}
+
+async fn metagraph(args: &MetagraphArgs) -> Result<()> {
+    let st = args.subtensor.connect().await?;
+    if !st.subnet_exists(args.netuid).await? {
+        bail!("subnet {} does not exist on {}", args.netuid, st.endpoint());
+    }
+    let mg = st.metagraph(args.netuid).await?;
+    let hp = st.hyperparameters(args.netuid).await?;
+    println!(
+        "subnet {} at block {}: {} neurons, tempo {}, weights rate limit {}, min weights {}, commit-reveal {}",
+        mg.netuid,
+        mg.block,
+        mg.neurons.len(),
+        hp.tempo,
+        hp.weights_rate_limit,
+        hp.min_allowed_weights,
+        if hp.commit_reveal_enabled {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    print!("{}", format_metagraph(&mg));
+    Ok(())
+}
+
+/// The metagraph as a fixed-width table.
+pub(crate) fn format_metagraph(mg: &Metagraph) -> String {
+    let mut out = format!(
+        "{:>4} {:<48} {:<48} {:>14} {:>2} {:>8} {:>8} {:>8} {:>8} {:>12} {:>8} {:<22}\n",
+        "UID",
+        "HOTKEY",
+        "COLDKEY",
+        "STAKE(α)",
+        "VP",
+        "TRUST",
+        "CONSENS",
+        "INCENT",
+        "DIVIDS",
+        "EMISSION(ρ)",
+        "UPDATED",
+        "AXON"
+    );
+    for n in &mg.neurons {
+        let axon = match n.axon.ip_addr() {
+            Some(ip) => format!("{ip}:{}", n.axon.port),
+            None => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:>4} {:<48} {:<48} {:>14.4} {:>2} {:>8.5} {:>8.5} {:>8.5} {:>8.5} {:>12} {:>8} {:<22}\n",
+            n.uid,
+            AccountId(n.hotkey).to_ss58(),
+            AccountId(n.coldkey).to_ss58(),
+            n.stake_rao as f64 / 1e9,
+            if n.validator_permit { "*" } else { "" },
+            n.trust,
+            n.consensus,
+            n.incentive,
+            n.dividends,
+            n.emission_rao,
+            n.last_update,
+            axon,
+        ));
+    }
+    out
+}
+
+/// `audiosubnet register --netuid N`: `burned_register` of the wallet's hotkey, paid by its coldkey.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RegisterArgs {
+    /// The subnet.
+    #[arg(long)]
+    pub(crate) netuid: u16,
+    #[command(flatten)]
+    pub(crate) subtensor: SubtensorArgs,
+    #[command(flatten)]
+    pub(crate) wallet: WalletArgs,
+}
+
+/// Registers the wallet's hotkey unless it already has a uid; prints the uid.
+pub(crate) fn run_register(args: RegisterArgs) -> Result<()> {
+    let wallet = args.wallet.wallet();
+    let hotkey = wallet
+        .hotkey_account()
+        .with_context(|| format!("reading the hotkey of wallet {}", args.wallet.name()))?;
+    let coldkey = wallet
+        .load_coldkey(args.wallet.password())
+        .with_context(|| format!("unlocking the coldkey of wallet {}", args.wallet.name()))?;
+    runtime()?.block_on(register(&args, &coldkey, hotkey))
+}
+
+/// The chain client is async; these commands are short, so a runtime per command is fine.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn register(args: &RegisterArgs, coldkey: &Keypair, hotkey: AccountId) -> Result<()> {
+    let st = args.subtensor.connect().await?;
+    if !st.subnet_exists(args.netuid).await? {
+        bail!("subnet {} does not exist on {}", args.netuid, st.endpoint());
+    }
+    if let Some(uid) = st.uid_of(args.netuid, hotkey.0).await? {
+        println!(
+            "hotkey {} is already registered on subnet {} as uid {uid}",
+            hotkey.to_ss58(),
+            args.netuid
+        );
+        return Ok(());
+    }
+    let balance = st.balance(coldkey.account_id().0).await?;
+    println!(
+        "registering hotkey {} on subnet {} (coldkey {}, balance {:.4} τ)",
+        hotkey.to_ss58(),
+        args.netuid,
+        coldkey.account_id().to_ss58(),
+        balance as f64 / 1e9
+    );
+    st.burned_register(coldkey, args.netuid, hotkey.0)
+        .await
+        .context("burned_register")?;
+    let uid = st
+        .uid_of(args.netuid, hotkey.0)
+        .await?
+        .context("burned_register was included but the hotkey has no uid")?;
+    println!("registered: uid {uid}");
+    Ok(())
+}
