@@ -295,8 +295,35 @@ pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEng
             cpu_only(name)?;
             Ok(Box::new(EspeakEngine::new(opts)?))
         }
+        "silence" => Ok(Box::new(SilenceEngine)),
         n if PLANNED_MODELS.contains(&n) => Err(TtsError::NotYetAvailable { name: n.to_owned() }),
         n => Err(TtsError::UnknownEngine { name: n.to_owned() }),
+    }
+}
+
+/// A deliberately useless engine: silence as long as the prompt would take to say. It exists to
+/// show (in `scripts/demo` and the validator's tests) what a misbehaving miner earns; never use it
+/// to mine.
+struct SilenceEngine;
+
+impl SpeechEngine for SilenceEngine {
+    fn name(&self) -> &str {
+        "silence"
+    }
+
+    fn sample_rate(&self) -> u32 {
+        16_000
+    }
+
+    fn synthesize(&mut self, text: &str) -> Result<Speech, TtsError> {
+        let chars: usize = text::prepare(text, text::DEFAULT_MAX_CHARS)?
+            .iter()
+            .map(String::len)
+            .sum();
+        Ok(Speech {
+            samples: vec![0.0; chars * 16_000 / 14],
+            sample_rate: 16_000,
+        })
     }
 }
 

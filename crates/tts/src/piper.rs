@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 
 use ort::ep;
 use ort::session::Session;
@@ -103,45 +102,11 @@ fn ort_library(opts: &EngineOptions) -> Result<PathBuf, TtsError> {
     Ok(paths.file("libonnxruntime.so.1.31.1"))
 }
 
-/// The process-wide ONNX Runtime environment. `ort` can load only one library per process, so the
-/// first successful path wins and later different paths are reported, not silently ignored.
 fn environment(lib: &Path) -> Result<ort::environment::Environment, TtsError> {
-    static ENV: OnceLock<Mutex<Option<(PathBuf, ort::environment::Environment)>>> = OnceLock::new();
-    let cell = ENV.get_or_init(|| Mutex::new(None));
-    let mut guard = cell
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((loaded, env)) = guard.as_ref() {
-        if loaded != lib {
-            tracing::warn!(
-                loaded = %loaded.display(),
-                requested = %lib.display(),
-                "ONNX Runtime is already loaded from another path; using the loaded one"
-            );
-        }
-        return Ok(env.clone());
-    }
-    if !lib.is_file() {
-        return Err(TtsError::EngineUnavailable {
-            engine: ENGINE.to_owned(),
-            reason: format!(
-                "ONNX Runtime library {} does not exist; run `audiosubnet models fetch onnxruntime`",
-                lib.display()
-            ),
-        });
-    }
-    let env = ort::init_from(lib)
-        .map_err(|e| TtsError::EngineUnavailable {
-            engine: ENGINE.to_owned(),
-            reason: format!("cannot load ONNX Runtime: {e}"),
-        })?
-        .with_name("audiosubnet")
-        .with_telemetry(false)
-        .build()
-        .map_err(synth_err)?;
-    tracing::info!(library = %lib.display(), "ONNX Runtime loaded");
-    *guard = Some((lib.to_owned(), env.clone()));
-    Ok(env)
+    audiosubnet_onnx::environment(lib).map_err(|e| TtsError::EngineUnavailable {
+        engine: ENGINE.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 impl PiperEngine {
