@@ -6,7 +6,9 @@ use crate::wallet_cmd::WalletArgs;
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks};
 use audiosubnet_chain::ServeOutcome;
-use audiosubnet_miner::{ChainPolicy, OfflinePolicy, build_axon, metagraph_sync_task};
+use audiosubnet_miner::{
+    ChainPolicy, OfflinePolicy, OpenAiConfig, build_axon, metagraph_sync_task, serve_openai,
+};
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +29,7 @@ pub(crate) struct MinerArgs {
     netuid: u16,
     /// Speech engine: piper (alias en_US-joe-medium), festival, flite, espeak. The seed's
     /// microsoft/speecht5_tts, facebook/mms-tts-eng and suno/bark are recognised but not yet
-    /// available in this build.
+    /// available in this build. `silence` is a deliberately useless engine for demos.
     #[arg(long, default_value = "piper")]
     model: String,
     /// Where neural engines run: cpu or cuda.
@@ -58,6 +60,10 @@ pub(crate) struct MinerArgs {
     /// Longest prompt accepted, in characters.
     #[arg(long = "miner.max_chars", default_value_t = 1000)]
     max_chars: usize,
+    /// ONNX Runtime threads per Piper worker (0: one per core). With several workers, or on a
+    /// busy host, cores / workers is usually fastest.
+    #[arg(long = "miner.intra_threads", default_value_t = 0)]
+    intra_threads: usize,
     /// Serve without a chain: any correctly signed request is served (see
     /// --blacklist.allowed_hotkeys).
     #[arg(long)]
@@ -77,6 +83,13 @@ pub(crate) struct MinerArgs {
     /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
+    /// Also answer OpenAI-compatible `POST /v1/audio/speech` on this port, from the same
+    /// synthesis pool. Unauthenticated: keep it on a private interface. Off by default.
+    #[arg(long = "openai.port")]
+    openai_port: Option<u16>,
+    /// Address the OpenAI-compatible endpoint binds.
+    #[arg(long = "openai.ip", default_value = "127.0.0.1")]
+    openai_ip: IpAddr,
 }
 
 pub(crate) fn run(args: MinerArgs) -> Result<()> {
@@ -88,10 +101,12 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         .with_context(|| format!("loading hotkey of wallet {:?}", args.wallet.name()))?;
     if let Some(port) = args.metrics_port {
         audiosubnet_telemetry::serve_metrics(SocketAddr::from(([127, 0, 0, 1], port)))?;
+        audiosubnet_miner::describe_metrics();
     }
     let engine = EngineOptions {
         device: args.device,
         max_chars: args.max_chars,
+        intra_threads: args.intra_threads,
         ..Default::default()
     };
     let pool_config = PoolConfig {
@@ -113,7 +128,14 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         ..Default::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let pool = Arc::new(pool);
     runtime.block_on(async move {
+        let openai = match args.openai_port {
+            Some(port) => {
+                Some(spawn_openai(SocketAddr::new(args.openai_ip, port), pool.clone()).await?)
+            }
+            None => None,
+        };
         let hotkey_ss58 = hotkey.ss58();
         let (hooks, sync): (Arc<dyn AxonHooks>, Option<_>) = if args.offline {
             let allowed: HashSet<String> = args
@@ -136,7 +158,7 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
             );
             (policy, Some(tokio::spawn(task)))
         };
-        let axon = build_axon(hotkey, axon_config, Arc::new(pool), hooks);
+        let axon = build_axon(hotkey, axon_config, pool, hooks);
         let bind = SocketAddr::new(args.axon_ip, args.axon_port);
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -151,9 +173,42 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         if let Some(task) = sync {
             task.abort();
         }
+        if let Some(task) = openai {
+            // It saw the same signal; give its in-flight requests a moment to finish.
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
         tracing::info!("miner stopped");
         Ok(())
     })
+}
+
+/// Binds the OpenAI-compatible endpoint (failing early when the port is taken) and serves it
+/// until the shutdown signal.
+pub(crate) async fn spawn_openai(
+    bind: SocketAddr,
+    pool: Arc<SynthesisPool>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the OpenAI endpoint to {bind}"))?;
+    if !bind.ip().is_loopback() {
+        tracing::warn!(%bind, "the OpenAI endpoint has no authentication and is not on loopback");
+    }
+    tracing::info!(
+        engine = pool.engine_name(),
+        "OpenAI-compatible speech on http://{bind}/v1/audio/speech"
+    );
+    Ok(tokio::spawn(async move {
+        let serve = serve_openai(
+            listener,
+            pool,
+            OpenAiConfig::default(),
+            audiosubnet_telemetry::shutdown_signal(),
+        );
+        if let Err(e) = serve.await {
+            tracing::error!("OpenAI endpoint stopped: {e}");
+        }
+    }))
 }
 
 /// Checks registration, publishes the axon on chain, and reads the metagraph for the blacklist.

@@ -1,0 +1,256 @@
+//! The OpenAI-compatible `POST /v1/audio/speech` endpoint over real TCP: audio for good requests,
+//! OpenAI-style JSON errors (never a panic or a hang) for bad ones.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audiosubnet_miner::{OpenAiConfig, serve_openai};
+use audiosubnet_tts::{EngineOptions, PoolConfig, SynthesisPool};
+use common::{Reply, http, listener, tone_pool};
+
+async fn start(pool: SynthesisPool, config: OpenAiConfig) -> std::net::SocketAddr {
+    let (l, addr) = listener().await;
+    tokio::spawn(serve_openai(
+        l,
+        Arc::new(pool),
+        config,
+        std::future::pending(),
+    ));
+    addr
+}
+
+async fn post(addr: std::net::SocketAddr, body: &str) -> Reply {
+    http(addr, "POST", "/v1/audio/speech", body.as_bytes()).await
+}
+
+fn decode_wav(bytes: &[u8]) -> (u32, Vec<f32>) {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).expect("a WAV file");
+    let spec = reader.spec();
+    assert_eq!(spec.channels, 1);
+    assert_eq!(spec.bits_per_sample, 16);
+    let samples = reader
+        .into_samples::<i16>()
+        .map(|s| f32::from(s.expect("sample")) / 32768.0)
+        .collect();
+    (spec.sample_rate, samples)
+}
+
+fn rms(s: &[f32]) -> f32 {
+    (s.iter().map(|x| x * x).sum::<f32>() / s.len().max(1) as f32).sqrt()
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors() {
+    let addr = start(
+        tone_pool(Duration::ZERO, 4),
+        OpenAiConfig {
+            max_body_bytes: 1024,
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let cases: &[(&str, u16, &str)] = &[
+        (
+            r#"{"model":"tts-1","input":"","voice":"alloy"}"#,
+            400,
+            "input is empty",
+        ),
+        (
+            r#"{"model":"tts-1","input":"   \n ","voice":"alloy"}"#,
+            400,
+            "input is empty",
+        ),
+        (
+            r#"{"model":"tts-1","voice":"alloy"}"#,
+            400,
+            "missing field `input`",
+        ),
+        (r#"{"model":"tts-1","input":42}"#, 400, "invalid request"),
+        (r#"{"model":"tts-1","input":"hi","#, 400, "not valid JSON"),
+        ("not json at all", 400, "not valid JSON"),
+        ("", 400, "not valid JSON"),
+        (
+            r#"{"input":"hi","response_format":"mp3"}"#,
+            400,
+            "`mp3` is not supported",
+        ),
+        (
+            r#"{"input":"hi","response_format":"ogg"}"#,
+            400,
+            "unknown response_format `ogg`",
+        ),
+        (r#"{"input":"hi","speed":9.0}"#, 400, "between 0.25 and 4.0"),
+        (r#"{"input":"hi","speed":0.5}"#, 400, "only 1.0"),
+        (
+            r#"{"input":"hi","model":"flite"}"#,
+            400,
+            "this server runs `tone`",
+        ),
+        (
+            r#"{"input":"hi","stream_format":"sse"}"#,
+            400,
+            "stream_format",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let reply = post(addr, body).await;
+        assert_eq!(reply.status, *status, "{body}: {reply:?}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let msg = reply.error_message();
+        assert!(msg.contains(needle), "{body}: `{msg}` lacks `{needle}`");
+        assert_eq!(reply.json()["error"]["type"], "invalid_request_error");
+    }
+
+    // Over the body limit: 413, still JSON.
+    let big = format!(r#"{{"input":"{}"}}"#, "a".repeat(4000));
+    let reply = post(addr, &big).await;
+    assert_eq!(reply.status, 413, "{reply:?}");
+    assert!(reply.error_message().contains("larger than 1024 bytes"));
+
+    // Over the engine's prompt limit (the body limit allows it): 400.
+    let addr_long = start(tone_pool(Duration::ZERO, 4), OpenAiConfig::default()).await;
+    let long = format!(r#"{{"input":"{}"}}"#, "word ".repeat(300));
+    let reply = post(addr_long, &long).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(reply.error_message().contains("limit is 1000"));
+
+    // Other routes and methods.
+    let reply = http(addr, "POST", "/v1/audio/transcriptions", b"{}").await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.error_message().contains("/v1/audio/speech"));
+    let reply = http(addr, "GET", "/v1/audio/speech", b"").await;
+    assert_eq!(reply.status, 405);
+    let reply = http(addr, "GET", "/v1/models", b"").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["data"][0]["id"], "tone");
+
+    // The server is still fine after all that.
+    let reply = post(addr, r#"{"model":"tts-1","input":"hello","voice":"alloy"}"#).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("content-type"), Some("audio/wav"));
+    let (rate, samples) = decode_wav(&reply.body);
+    assert_eq!((rate, samples.len()), (16_000, 5 * 800));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_is_a_fast_503() {
+    // One slow worker, one queue slot: of 8 concurrent requests at most 2 are served.
+    let addr = start(
+        tone_pool(Duration::from_millis(1500), 1),
+        OpenAiConfig::default(),
+    )
+    .await;
+    let started = Instant::now();
+    let calls = (0..8).map(|_| {
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = post(addr, r#"{"model":"tts-1","input":"busy"}"#).await;
+            (r, t.elapsed())
+        })
+    });
+    let mut ok = 0;
+    let mut busy = 0;
+    for call in calls.collect::<Vec<_>>() {
+        let (reply, took) = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("nothing hangs")
+            .expect("task");
+        match reply.status {
+            200 => ok += 1,
+            503 => {
+                busy += 1;
+                // Well before the first synthesis (1.5 s) could have finished.
+                assert!(took < Duration::from_millis(1000), "slow 503: {took:?}");
+                assert_eq!(reply.header("retry-after"), Some("1"));
+                assert_eq!(reply.json()["error"]["code"], "overloaded");
+            }
+            s => panic!("unexpected {s}: {reply:?}"),
+        }
+    }
+    assert!((1..=2).contains(&ok), "{ok} served");
+    assert_eq!(ok + busy, 8);
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_synthesis_times_out_with_504() {
+    let addr = start(
+        tone_pool(Duration::from_millis(1500), 2),
+        OpenAiConfig {
+            request_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .await;
+    let reply = post(addr, r#"{"input":"slow"}"#).await;
+    assert_eq!(reply.status, 504, "{reply:?}");
+    assert_eq!(reply.json()["error"]["code"], "timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs libespeak-ng; run scripts/test"]
+async fn espeak_answers_wav_and_pcm() {
+    let pool = SynthesisPool::start(
+        "espeak",
+        &EngineOptions::default(),
+        PoolConfig {
+            workers: 1,
+            queue_capacity: 4,
+            ..Default::default()
+        },
+    )
+    .expect("espeak pool");
+    let addr = start(pool, OpenAiConfig::default()).await;
+    let text = "The quick brown fox jumps over the lazy dog. It was not amused.";
+
+    let reply = post(
+        addr,
+        &serde_json::json!({"model": "tts-1", "input": text, "voice": "alloy",
+            "response_format": "wav", "speed": 1.0})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.header("content-type"), Some("audio/wav"));
+    assert_eq!(reply.header("x-audiosubnet-engine"), Some("espeak"));
+    let (rate, samples) = decode_wav(&reply.body);
+    assert_eq!(rate, 22_050);
+    let secs = samples.len() as f64 / f64::from(rate);
+    assert!((1.5..10.0).contains(&secs), "{secs} s for 13 words");
+    assert!(rms(&samples) > 0.02, "too quiet: {}", rms(&samples));
+
+    // Default format is WAV; the model may name the engine.
+    let reply = post(
+        addr,
+        &serde_json::json!({"model": "espeak", "input": text}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("audio/wav"));
+
+    // Raw PCM: 16-bit little-endian at 24 kHz, the same length of audio.
+    let reply = post(
+        addr,
+        &serde_json::json!({"model": "tts-1", "input": text, "response_format": "pcm"}).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("audio/pcm"));
+    assert_eq!(reply.body.len() % 2, 0);
+    let pcm: Vec<f32> = reply
+        .body
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    let pcm_secs = pcm.len() as f64 / 24_000.0;
+    assert!((pcm_secs - secs).abs() < 0.01, "{pcm_secs} vs {secs}");
+    assert!(rms(&pcm) > 0.02);
+}
