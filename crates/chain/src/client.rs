@@ -87,7 +87,7 @@ pub struct TxOutcome {
     pub events: Vec<String>,
 }
 
-/// Result of [`Subtensor::set_weights`].
+/// Result of [`Subtensor::set_weights`] and [`Subtensor::commit_timelocked_weights`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeightsSubmission {
     /// Uids sent.
@@ -96,6 +96,28 @@ pub struct WeightsSubmission {
     pub values: Vec<u16>,
     /// The version key used.
     pub version_key: u64,
+    /// `Some(drand round)` when the weights went as a timelocked commit (commit-reveal on): the
+    /// chain reveals them by itself once that quicknet round's pulse is on chain.
+    pub reveal_round: Option<u64>,
+}
+
+/// Seconds per block assumed when converting the reveal block to a drand round (the SDK's
+/// default; finney's block time).
+const BLOCK_TIME_SECS: f64 = 12.0;
+
+/// `CommitRevealWeightsVersion` where the runtime does not store it.
+const DEFAULT_COMMIT_REVEAL_VERSION: u16 = 4;
+
+/// What [`Subtensor::commit_timelocked_weights`] reads from the runtime.
+struct CommitInputs {
+    /// `commit_timelocked_weights` or `commit_crv3_weights`.
+    call: &'static str,
+    /// Whether the payload carries the hotkey (runtimes with `commit_timelocked_weights`).
+    with_hotkey: bool,
+    epochs: audiosubnet_timelock::EpochModel,
+    reveal_period_epochs: u64,
+    /// The version argument of `commit_timelocked_weights`; `None` for `commit_crv3_weights`.
+    commit_reveal_version: Option<u16>,
 }
 
 /// Result of [`Subtensor::serve_axon`].
@@ -105,6 +127,18 @@ pub enum ServeOutcome {
     AlreadyCurrent,
     /// `serve_axon` was submitted and included.
     Served,
+}
+
+/// Drops the "RPC error: client error: " layers subxt and jsonrpsee stack on a transport error.
+fn tidy_reason(text: &str) -> String {
+    let mut s = text.trim();
+    while let Some(rest) = ["RPC error: ", "client error: "]
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+    {
+        s = rest;
+    }
+    s.to_string()
 }
 
 fn classify(
@@ -134,7 +168,7 @@ fn classify(
     if transport {
         ChainError::Connection {
             endpoint: endpoint.into(),
-            reason: text,
+            reason: tidy_reason(&text),
         }
     } else if lower.contains("invalid transaction")
         || lower.contains("badproof")
@@ -223,6 +257,16 @@ fn hint_for(name: &str) -> Option<String> {
         "CommitRevealEnabled" => {
             "the subnet has commit-reveal on; plain set_weights is refused (use commit_timelocked_weights)"
         }
+        "CommitRevealDisabled" => {
+            "the subnet has commit-reveal off; weights go with plain set_weights"
+        }
+        "TooManyUnrevealedCommits" => {
+            "the hotkey already has 10 unrevealed commits in this epoch; wait for the reveal"
+        }
+        "IncorrectCommitRevealVersion" => {
+            "commit_reveal_version differs from the chain's CommitRevealWeightsVersion"
+        }
+        "InvalidRevealRound" => "the reveal round is not ahead of the chain's last drand pulse",
         "IncorrectWeightVersionKey" => "version_key is below the subnet's WeightsVersionKey",
         "WeightVecLengthIsLow" => "fewer weights than the subnet's MinAllowedWeights",
         "MaxWeightExceeded" => "a weight is above the subnet's MaxWeightsLimit",
@@ -304,7 +348,7 @@ impl Subtensor {
                     .await
                     .map_err(|e| ChainError::Connection {
                         endpoint: ep.clone(),
-                        reason: e.to_string(),
+                        reason: tidy_reason(&e.to_string()),
                     })?;
             // The legacy backend only needs plain Substrate RPCs, which every node and chopsticks serve.
             let backend = subxt::backend::LegacyBackend::builder().build(rpc.clone());
@@ -712,7 +756,9 @@ impl Subtensor {
             }
             Err(ChainError::Connection {
                 endpoint: ep.clone(),
-                reason: "transaction status stream ended before inclusion".into(),
+                reason: "connection lost after submitting, before inclusion was seen (the \
+                         transaction was not re-sent; it may still be included)"
+                    .into(),
             })
         };
         let result = match tokio::time::timeout(self.retry.request_timeout, fut).await {
@@ -902,11 +948,9 @@ impl Subtensor {
         }
         let hp = self.hyperparameters(netuid).await?;
         if hp.commit_reveal_enabled {
-            return Err(ChainError::Dispatch {
-                pallet: SUBTENSOR.into(),
-                name: "CommitRevealEnabled".into(),
-                hint: hint_for("CommitRevealEnabled"),
-            });
+            return self
+                .commit_normalized(hotkey, netuid, uids, values, version_key, &hp)
+                .await;
         }
         let version_key = version_key.max(hp.weights_version_key);
         info!(netuid, n = uids.len(), version_key, "set_weights");
@@ -924,6 +968,7 @@ impl Subtensor {
                 uids,
                 values,
                 version_key,
+                reveal_round: None,
             }),
             Err(ChainError::Dispatch { pallet, name, .. }) if name == "SettingWeightsTooFast" => {
                 let hint = self
@@ -937,6 +982,297 @@ impl Subtensor {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Commit-reveal weights: the weights (normalized like [`Subtensor::set_weights`]) go
+    /// timelock-encrypted to a drand quicknet round in the subnet's reveal epoch, and the chain
+    /// reveals them by itself once that round's pulse is on chain (CR v3/v4, what the SDK does
+    /// when `CommitRevealWeightsEnabled` is on; [`Subtensor::set_weights`] comes here by itself
+    /// then). Signed by the hotkey.
+    ///
+    /// The call and payload follow the runtime: `commit_timelocked_weights(netuid, commit,
+    /// reveal_round, CommitRevealWeightsVersion)` with the hotkey in the payload where the
+    /// runtime has it, else `commit_crv3_weights(netuid, commit, reveal_round)` with the older
+    /// payload. The reveal round uses the stateful epoch schedule (`SubnetEpochIndex`, ...) where
+    /// the runtime stores it (bittensor-drand 2.x), else block-modulo epochs (1.x).
+    pub async fn commit_timelocked_weights(
+        &self,
+        hotkey: &dyn ChainSigner,
+        netuid: u16,
+        uids: &[u16],
+        weights: &[f32],
+        version_key: u64,
+    ) -> Result<WeightsSubmission, ChainError> {
+        let (uids, values) = normalize_for_emit(uids, weights)?;
+        if uids.is_empty() {
+            return Err(ChainError::InvalidInput(
+                "all weights are zero; nothing to commit".into(),
+            ));
+        }
+        let hp = self.hyperparameters(netuid).await?;
+        self.commit_normalized(hotkey, netuid, uids, values, version_key, &hp)
+            .await
+    }
+
+    async fn commit_normalized(
+        &self,
+        hotkey: &dyn ChainSigner,
+        netuid: u16,
+        uids: Vec<u16>,
+        values: Vec<u16>,
+        version_key: u64,
+        hp: &Hyperparameters,
+    ) -> Result<WeightsSubmission, ChainError> {
+        let version_key = version_key.max(hp.weights_version_key);
+        let inputs = self.commit_inputs(netuid).await?;
+        let commit = audiosubnet_timelock::WeightsCommit {
+            hotkey: inputs.with_hotkey.then(|| hotkey.public_key()),
+            uids: uids.clone(),
+            values: values.clone(),
+            version_key,
+            epochs: inputs.epochs,
+            reveal_period_epochs: inputs.reveal_period_epochs,
+            block_time: BLOCK_TIME_SECS,
+        };
+        let (ciphertext, reveal_round) = commit
+            .encrypt()
+            .map_err(|e| ChainError::InvalidInput(format!("timelocked commit: {e}")))?;
+        let mut fields = vec![
+            Value::u128(netuid.into()),
+            Value::from_bytes(&ciphertext),
+            Value::u128(reveal_round.into()),
+        ];
+        if let Some(v) = inputs.commit_reveal_version {
+            fields.push(Value::u128(v.into()));
+        }
+        info!(
+            netuid,
+            n = uids.len(),
+            version_key,
+            reveal_round,
+            call = inputs.call,
+            "commit timelocked weights"
+        );
+        match self
+            .submit(inputs.call, hotkey, SUBTENSOR, inputs.call, fields)
+            .await
+        {
+            Ok(_) => Ok(WeightsSubmission {
+                uids,
+                values,
+                version_key,
+                reveal_round: Some(reveal_round),
+            }),
+            Err(ChainError::Dispatch { pallet, name, .. })
+                if name == "SettingWeightsTooFast" || name == "CommittingWeightsTooFast" =>
+            {
+                let hint = self
+                    .rate_limit_hint(netuid, hotkey.public_key(), hp.weights_rate_limit)
+                    .await;
+                Err(ChainError::Dispatch {
+                    pallet,
+                    name,
+                    hint: Some(hint),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What a timelocked commit needs from the runtime, read at one block: the call, the payload
+    /// shape, the epoch schedule and the reveal period.
+    async fn commit_inputs(&self, netuid: u16) -> Result<CommitInputs, ChainError> {
+        let ep = self.endpoint.clone();
+        self.with_retry("commit inputs", |c| {
+            let ep = ep.clone();
+            async move {
+                let what = "commit inputs";
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify(what, &ep, e))?;
+                let md = at.metadata();
+                let pallet = md.pallet_by_name(SUBTENSOR).ok_or_else(|| {
+                    ChainError::Metadata("the runtime has no SubtensorModule".into())
+                })?;
+                let has_call = |name: &str| pallet.call_variant_by_name(name).is_some();
+                let has_storage = |name: &str| {
+                    pallet
+                        .storage()
+                        .and_then(|s| s.entry_by_name(name))
+                        .is_some()
+                };
+                let (call, with_hotkey) = if has_call("commit_timelocked_weights") {
+                    ("commit_timelocked_weights", true)
+                } else if has_call("commit_crv3_weights") {
+                    ("commit_crv3_weights", false)
+                } else {
+                    return Err(ChainError::Metadata(
+                        "the runtime has neither commit_timelocked_weights nor commit_crv3_weights"
+                            .into(),
+                    ));
+                };
+                let stateful = ["SubnetEpochIndex", "LastEpochBlock", "PendingEpochAt"]
+                    .iter()
+                    .all(|s| has_storage(s));
+                let has_reveal_period = has_storage("RevealPeriodEpochs");
+                let has_version = has_storage("CommitRevealWeightsVersion");
+                drop(md);
+
+                let storage = at.storage();
+                let read_u64 = |entry: &'static str| {
+                    let storage = &storage;
+                    let ep = ep.clone();
+                    async move {
+                        let addr = dynamic::storage::<(u16,), u64>(SUBTENSOR, entry);
+                        storage
+                            .fetch(addr, (netuid,))
+                            .await
+                            .map_err(|e| classify(entry, &ep, e))?
+                            .decode()
+                            .map_err(|e| ChainError::Decode {
+                                what: entry.into(),
+                                reason: e.to_string(),
+                            })
+                    }
+                };
+                let current_block = at.block_number();
+                let tempo: u16 = {
+                    let addr = dynamic::storage::<(u16,), u16>(SUBTENSOR, "Tempo");
+                    storage
+                        .fetch(addr, (netuid,))
+                        .await
+                        .map_err(|e| classify("Tempo", &ep, e))?
+                        .decode()
+                        .map_err(|e| ChainError::Decode {
+                            what: "Tempo".into(),
+                            reason: e.to_string(),
+                        })?
+                };
+                let epochs = if stateful {
+                    audiosubnet_timelock::EpochModel::Stateful(
+                        audiosubnet_timelock::EpochSchedule {
+                            last_epoch_block: read_u64("LastEpochBlock").await?,
+                            pending_epoch_at: read_u64("PendingEpochAt").await?,
+                            subnet_epoch_index: read_u64("SubnetEpochIndex").await?,
+                            tempo,
+                            blocks_since_last_step: read_u64("BlocksSinceLastStep").await?,
+                            current_block,
+                        },
+                    )
+                } else {
+                    audiosubnet_timelock::EpochModel::Modulo {
+                        tempo,
+                        netuid,
+                        current_block,
+                    }
+                };
+                let reveal_period_epochs = if has_reveal_period {
+                    read_u64("RevealPeriodEpochs").await?
+                } else {
+                    1
+                };
+                let commit_reveal_version = if !with_hotkey {
+                    None
+                } else if has_version {
+                    let addr = dynamic::storage::<(), u16>(SUBTENSOR, "CommitRevealWeightsVersion");
+                    Some(
+                        storage
+                            .fetch(addr, ())
+                            .await
+                            .map_err(|e| classify("CommitRevealWeightsVersion", &ep, e))?
+                            .decode()
+                            .map_err(|e| ChainError::Decode {
+                                what: "CommitRevealWeightsVersion".into(),
+                                reason: e.to_string(),
+                            })?,
+                    )
+                } else {
+                    Some(DEFAULT_COMMIT_REVEAL_VERSION)
+                };
+                Ok(CommitInputs {
+                    call,
+                    with_hotkey,
+                    epochs,
+                    reveal_period_epochs,
+                    commit_reveal_version,
+                })
+            }
+        })
+        .await
+    }
+
+    /// The timelocked weight commits waiting on a subnet (mechanism 0), from whichever of
+    /// `TimelockedWeightCommits`, `CRV3WeightCommitsV2` and `CRV3WeightCommits` the runtime has:
+    /// `(epoch, hotkey, reveal_round)` for each.
+    pub async fn timelocked_commits(
+        &self,
+        netuid: u16,
+    ) -> Result<Vec<(u64, [u8; 32], u64)>, ChainError> {
+        /// `(who, commit_block, commit, reveal_round)`.
+        type WithBlock = Vec<(AccountId32, u64, Vec<u8>, u64)>;
+        /// `(who, commit, reveal_round)`.
+        type WithoutBlock = Vec<(AccountId32, Vec<u8>, u64)>;
+        let ep = self.endpoint.clone();
+        self.with_retry("weight commits", |c| {
+            let ep = ep.clone();
+            async move {
+                let at = c
+                    .api
+                    .at_current_block()
+                    .await
+                    .map_err(|e| classify("weight commits", &ep, e))?;
+                let md = at.metadata();
+                let entries: Vec<&'static str> = [
+                    "TimelockedWeightCommits",
+                    "CRV3WeightCommitsV2",
+                    "CRV3WeightCommits",
+                ]
+                .into_iter()
+                .filter(|name| {
+                    md.pallet_by_name(SUBTENSOR)
+                        .and_then(|p| p.storage())
+                        .and_then(|s| s.entry_by_name(name))
+                        .is_some()
+                })
+                .collect();
+                drop(md);
+                let decode_err = |what: &str, e: &dyn std::fmt::Display| ChainError::Decode {
+                    what: what.into(),
+                    reason: e.to_string(),
+                };
+                let mut out = Vec::new();
+                for entry in entries {
+                    let addr =
+                        dynamic::storage::<(u16, u64), subxt::dynamic::Value>(SUBTENSOR, entry);
+                    let mut iter = at
+                        .storage()
+                        .iter(addr, (netuid,))
+                        .await
+                        .map_err(|e| classify(entry, &ep, e))?;
+                    while let Some(kv) = iter.next().await {
+                        let kv = kv.map_err(|e| classify(entry, &ep, e))?;
+                        let (_, epoch) = kv
+                            .key()
+                            .and_then(|k| k.decode())
+                            .map_err(|e| decode_err(entry, &e))?;
+                        let value = kv.value();
+                        if entry == "CRV3WeightCommits" {
+                            let items: WithoutBlock =
+                                value.decode_as().map_err(|e| decode_err(entry, &e))?;
+                            out.extend(items.into_iter().map(|(who, _, r)| (epoch, who.0, r)));
+                        } else {
+                            let items: WithBlock =
+                                value.decode_as().map_err(|e| decode_err(entry, &e))?;
+                            out.extend(items.into_iter().map(|(who, _, _, r)| (epoch, who.0, r)));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        })
+        .await
     }
 
     /// The SDK's `process_weights_for_netuid` with this subnet's live `MinAllowedWeights`,
@@ -1376,6 +1712,15 @@ mod tests {
         assert!(m.starts_with("InvalidIpAddress"), "{m}");
         let m = explain_rejection("{\"invalid\":{\"badProof\":null}}");
         assert!(m.contains("bad signature"), "{m}");
+    }
+
+    #[test]
+    fn transport_reasons_lose_the_wrapper_layers() {
+        assert_eq!(
+            tidy_reason("RPC error: client error: RPC error: client error: Connection refused"),
+            "Connection refused"
+        );
+        assert_eq!(tidy_reason("restart required"), "restart required");
     }
 
     #[test]
