@@ -52,6 +52,10 @@ pub(crate) struct MetagraphArgs {
     pub(crate) netuid: u16,
     #[command(flatten)]
     pub(crate) subtensor: SubtensorArgs,
+    /// Also print a leaderboard joining these validator scores (`validator --scores.out`) with
+    /// the chain's incentive.
+    #[arg(long)]
+    pub(crate) scores: Option<std::path::PathBuf>,
 }
 
 /// Prints the subnet's neurons as a table.
@@ -81,7 +85,62 @@ async fn metagraph(args: &MetagraphArgs) -> Result<()> {
         }
     );
     print!("{}", format_metagraph(&mg));
+    if let Some(path) = &args.scores {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let scores: Vec<MinerScoreLine> = serde_json::from_slice(&data)
+            .with_context(|| format!("{} is not a validator scores file", path.display()))?;
+        print!("\n{}", format_leaderboard(&mg, &scores));
+    }
     Ok(())
+}
+
+/// One miner of the validator's `--scores.out` file (the fields the leaderboard shows).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct MinerScoreLine {
+    hotkey: String,
+    ema: f64,
+    mean_wer: Option<f64>,
+    mean_dnsmos: Option<f64>,
+    model_name: Option<String>,
+    responses: u64,
+    failures: u64,
+}
+
+/// Miners by EMA, with what the chain made of the validator's weights.
+pub(crate) fn format_leaderboard(mg: &Metagraph, scores: &[MinerScoreLine]) -> String {
+    let mut rows: Vec<&MinerScoreLine> = scores.iter().collect();
+    rows.sort_by(|a, b| b.ema.total_cmp(&a.ema));
+    let mut out = format!(
+        "{:>4} {:<16} {:<10} {:>7} {:>9} {:>11} {:>9} {:>10}\n",
+        "UID", "HOTKEY", "ENGINE", "EMA", "MEAN WER", "MEAN DNSMOS", "FAILURES", "INCENTIVE"
+    );
+    let fmt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
+    for r in rows {
+        let neuron = r
+            .hotkey
+            .parse::<AccountId>()
+            .ok()
+            .and_then(|a| mg.neurons.iter().find(|n| n.hotkey == a.0));
+        let engine: String = r
+            .model_name
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(10)
+            .collect();
+        out.push_str(&format!(
+            "{:>4} {:<16} {:<10} {:>7.4} {:>9} {:>11} {:>9} {:>10}\n",
+            neuron.map_or("-".into(), |n| n.uid.to_string()),
+            r.hotkey.chars().take(16).collect::<String>(),
+            engine,
+            r.ema,
+            fmt(r.mean_wer, 3),
+            fmt(r.mean_dnsmos, 2),
+            format!("{}/{}", r.failures, r.responses),
+            fmt(neuron.map(|n| n.incentive), 5),
+        ));
+    }
+    out
 }
 
 /// The metagraph as a fixed-width table.

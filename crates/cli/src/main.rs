@@ -5,7 +5,9 @@ mod chain_cmd;
 mod localnet_cmd;
 mod miner_cmd;
 mod models_cmd;
+mod score_cmd;
 mod tts_cmd;
+mod validator_cmd;
 mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
@@ -27,7 +29,7 @@ enum Command {
     Miner(Box<miner_cmd::MinerArgs>),
     /// Create, regenerate or inspect wallets (btcli-compatible files).
     Wallet(wallet_cmd::WalletCli),
-    /// Synthesize one text to a WAV file.
+    /// Synthesize one text to a WAV file, or serve the OpenAI-compatible speech endpoint (--serve).
     Tts(tts_cmd::TtsArgs),
     /// Fetch and list the models the engines and the validator use.
     Models(models_cmd::ModelsArgs),
@@ -37,6 +39,10 @@ enum Command {
     Register(chain_cmd::RegisterArgs),
     /// Run a local subtensor chain (chopsticks + the real runtime) with a bootstrapped subnet.
     Localnet(localnet_cmd::LocalnetArgs),
+    /// Run a validator: prompts to miners, speech scored, EMAs kept, weights set on chain.
+    Validator(Box<validator_cmd::ValidatorArgs>),
+    /// Score one WAV file against a prompt as the validator would, and print the breakdown.
+    Score(score_cmd::ScoreArgs),
 }
 
 /// The seed's logging flags.
@@ -85,6 +91,8 @@ fn main() -> ExitCode {
         Command::Metagraph(args) => with_default_logging(|| chain_cmd::run_metagraph(args)),
         Command::Register(args) => with_default_logging(|| chain_cmd::run_register(args)),
         Command::Localnet(args) => with_default_logging(|| localnet_cmd::run(args)),
+        Command::Validator(args) => validator_cmd::run(*args),
+        Command::Score(args) => with_default_logging(|| score_cmd::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

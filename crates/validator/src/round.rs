@@ -34,21 +34,25 @@ pub struct Judgement {
     pub fingerprint: Option<String>,
     /// Exact hash of the samples, for identical audio across miners within a round.
     pub exact_hash: Option<String>,
+    /// Word error rate, when measured.
+    pub wer: Option<f64>,
+    /// DNSMOS OVRL, when measured.
+    pub dnsmos_ovrl: Option<f64>,
+    /// Whisper's transcript, when measured.
+    pub transcript: Option<String>,
 }
 
 /// Scores replies. Implementations keep their models resident and run them off the async
-/// runtime; a rejected reply (silence, NaN, wrong rate, replayed audio…) is an `Err` with the
-/// reason.
+/// runtime, and remember what they scored to recognise replays; a rejected reply (silence, NaN,
+/// wrong rate, replayed audio…) is an `Err` with the reason.
 pub trait Judge: Send + Sync {
-    /// Judges `samples` at `sample_rate` as speech of `prompt` from `hotkey`. `history` holds
-    /// earlier fingerprints to recognise replays.
+    /// Judges `samples` at `sample_rate` as speech of `prompt` from `hotkey`.
     fn judge(
         &self,
         hotkey: String,
         prompt: String,
         samples: Vec<f32>,
         sample_rate: u32,
-        history: Arc<Vec<FingerprintRecord>>,
     ) -> BoxFuture<'static, Result<Judgement, String>>;
 }
 
@@ -82,6 +86,13 @@ pub struct MinerResult {
     pub breakdown: Option<serde_json::Value>,
     /// Seconds the call took.
     pub latency_s: f64,
+    /// The engine the miner says it used.
+    pub model_name: Option<String>,
+    /// The audio the miner returned (kept for the round's report, not serialised).
+    #[serde(skip)]
+    pub audio: Option<Arc<(Vec<f32>, u32)>>,
+    /// Whisper's transcript, when scored.
+    pub transcript: Option<String>,
 }
 
 /// A round's summary.
@@ -111,16 +122,19 @@ pub async fn run_round(
     let replies = dendrite
         .forward(&axons, &TextToSpeech::request(prompt), config.timeout)
         .await;
-    let history: Arc<Vec<FingerprintRecord>> =
-        Arc::new(state.fingerprints.iter().cloned().collect());
-
     let judged = futures::future::join_all(targets.iter().zip(replies).map(|(t, reply)| {
         let judge = judge.clone();
-        let history = history.clone();
         let prompt = prompt.to_string();
         async move {
-            let verdict = judge_reply(judge, t, &prompt, &reply, history).await;
-            (t.clone(), reply.status_code, reply.elapsed, verdict)
+            let verdict = judge_reply(judge, t, &prompt, &reply).await;
+            let model_name = reply.synapse.as_ref().and_then(|s| s.model_name.clone());
+            (
+                t.clone(),
+                reply.status_code,
+                reply.elapsed,
+                model_name,
+                verdict,
+            )
         }
     }))
     .await;
@@ -128,7 +142,7 @@ pub async fn run_round(
     state.rounds += 1;
     let mut results = Vec::with_capacity(judged.len());
     let mut by_hash: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (target, status, elapsed, verdict) in judged {
+    for (target, status, elapsed, model_name, (verdict, audio)) in judged {
         let hotkey = target.axon.hotkey.clone();
         let mut result = MinerResult {
             hotkey: hotkey.clone(),
@@ -139,6 +153,9 @@ pub async fn run_round(
             reason: None,
             breakdown: None,
             latency_s: elapsed.as_secs_f64(),
+            model_name: model_name.clone(),
+            audio,
+            transcript: None,
         };
         match verdict {
             Verdict::Refused(msg) => {
@@ -163,6 +180,10 @@ pub async fn run_round(
                 if let Some(h) = &j.exact_hash {
                     by_hash.entry(h.clone()).or_default().push(hotkey.clone());
                 }
+                if let (Some(wer), Some(ovrl)) = (j.wer, j.dnsmos_ovrl) {
+                    state.record_measures(&hotkey, wer, ovrl);
+                }
+                result.transcript = j.transcript.clone();
                 result.reward = Some(j.reward);
                 result.failed = failed;
                 result.reason =
@@ -170,7 +191,12 @@ pub async fn run_round(
                 result.breakdown = Some(j.breakdown);
             }
         }
+        let round = state.rounds;
+        state.record_history(&hotkey, round);
         if let Some(m) = state.miners.get_mut(&hotkey) {
+            if model_name.is_some() {
+                m.model_name = model_name.map(|n| n.chars().take(64).collect());
+            }
             m.last_breakdown = result.breakdown.clone().or_else(|| {
                 result
                     .reason
@@ -207,31 +233,27 @@ async fn judge_reply(
     target: &Target,
     prompt: &str,
     reply: &SynapseResponse<TextToSpeech>,
-    history: Arc<Vec<FingerprintRecord>>,
-) -> Verdict {
+) -> (Verdict, Option<Arc<(Vec<f32>, u32)>>) {
     if reply.status_code == 403 {
-        return Verdict::Refused(reply.status_message.clone());
+        return (Verdict::Refused(reply.status_message.clone()), None);
     }
     let Some(synapse) = reply.synapse.as_ref().filter(|_| reply.is_success()) else {
-        return Verdict::Failed(format!(
-            "status {}: {}",
-            reply.status_code, reply.status_message
-        ));
+        let reason = format!("status {}: {}", reply.status_code, reply.status_message);
+        return (Verdict::Failed(reason), None);
     };
     let Some(samples) = synapse.speech_output.clone() else {
-        return Verdict::Failed("no speech_output".into());
+        return (Verdict::Failed("no speech_output".into()), None);
     };
     let rate = synapse.effective_sample_rate();
+    let audio = Arc::new((samples.clone(), rate));
     let hotkey = target.axon.hotkey.clone();
-    match judge
-        .judge(hotkey, prompt.to_string(), samples, rate, history)
-        .await
-    {
+    let verdict = match judge.judge(hotkey, prompt.to_string(), samples, rate).await {
         Ok(j) if j.reward.is_finite() => Verdict::Scored(Judgement {
             reward: j.reward.clamp(0.0, 1.0),
             ..j
         }),
         Ok(_) => Verdict::Failed("scorer returned a non-finite reward".into()),
         Err(reason) => Verdict::Failed(reason),
-    }
+    };
+    (verdict, Some(audio))
 }

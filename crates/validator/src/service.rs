@@ -1,6 +1,7 @@
 //! The validator's main loop: rounds over rotating chunks of miners, state saved after each,
 //! a readable table per round, and the `--scores.out` summary.
 
+use crate::network::Network;
 use crate::prompts::PromptSource;
 use crate::round::{Judge, RoundConfig, RoundReport, Target, run_round};
 use crate::selection::Rotation;
@@ -27,6 +28,8 @@ pub struct LoopConfig {
     pub state_path: PathBuf,
     /// Where to write the per-miner summary after each round (`--scores.out`).
     pub scores_out: Option<PathBuf>,
+    /// Where to write the HTML report after each round (`--report.dir`).
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Errors that stop the loop.
@@ -44,7 +47,7 @@ pub enum ValidatorError {
         /// Why.
         source: std::io::Error,
     },
-    /// Nothing to query.
+    /// Nothing to query (with `--rounds`: the run cannot do what it was asked).
     #[error("no miners to query")]
     NoMiners,
 }
@@ -66,21 +69,26 @@ pub struct MinerSummary<'a> {
     pub responses: u64,
     /// Failures.
     pub failures: u64,
+    /// Mean reward over all responses (failures count as 0).
+    pub mean_reward: Option<f64>,
+    /// Mean WER over scored responses.
+    pub mean_wer: Option<f64>,
+    /// Mean DNSMOS OVRL over scored responses.
+    pub mean_dnsmos: Option<f64>,
+    /// The engine the miner last reported.
+    pub model_name: Option<&'a str>,
 }
 
-/// Runs rounds against a fixed set of miners (offline mode, or a metagraph snapshot) until
-/// `--rounds` are done or `shutdown` resolves. Returns the final state.
+/// Runs rounds over the miners `network` lists until `--rounds` are done or `shutdown` resolves,
+/// saving the state after each round and letting `network` set weights. Returns the final state.
 pub async fn run_rounds(
     config: &LoopConfig,
     dendrite: &Dendrite,
     judge: Arc<dyn Judge>,
     prompts: &mut dyn PromptSource,
-    targets: &[Target],
+    network: &mut dyn Network,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ScoreState, ValidatorError> {
-    if targets.is_empty() {
-        return Err(ValidatorError::NoMiners);
-    }
     let mut state = ScoreState::load(&config.state_path)?;
     if state.rounds > 0 {
         tracing::info!(
@@ -90,32 +98,59 @@ pub async fn run_rounds(
         );
     }
     let mut rotation = Rotation::new(config.chunk_size);
-    let keys: Vec<String> = targets.iter().map(|t| t.axon.hotkey.clone()).collect();
     let mut done = 0u64;
     tokio::pin!(shutdown);
-    loop {
-        if config.rounds.is_some_and(|n| done >= n) {
-            break;
-        }
-        let chunk = rotation.next_chunk(&keys);
-        let chosen: Vec<Target> = targets
-            .iter()
-            .filter(|t| chunk.contains(&t.axon.hotkey))
-            .cloned()
-            .collect();
-        let prompt = prompts.next_prompt();
-        let report = tokio::select! {
-            r = run_round(dendrite, &judge, &prompt, &chosen, &mut state, &config.round) => r,
+    while config.rounds.is_none_or(|n| done < n) {
+        let roster = tokio::select! {
+            r = network.roster() => r,
             _ = &mut shutdown => break,
         };
-        tracing::info!("{}", format_round(&report, &state));
-        state.save(&config.state_path)?;
-        if let Some(path) = &config.scores_out {
-            write_scores(path, &state)?;
-        }
-        done += 1;
-        if config.rounds.is_some_and(|n| done >= n) {
-            break;
+        let targets = match roster {
+            Ok(roster) => {
+                if let Some(registered) = &roster.registered {
+                    state.sync_registered(registered);
+                }
+                roster.targets
+            }
+            Err(e) => {
+                tracing::warn!("cannot list miners: {e}");
+                Vec::new()
+            }
+        };
+        if targets.is_empty() {
+            if done == 0 && config.rounds.is_some() {
+                return Err(ValidatorError::NoMiners);
+            }
+            tracing::warn!("no miners to query; waiting");
+        } else {
+            let keys: Vec<String> = targets.iter().map(|t| t.axon.hotkey.clone()).collect();
+            let chunk = rotation.next_chunk(&keys);
+            let chosen: Vec<Target> = targets
+                .into_iter()
+                .filter(|t| chunk.contains(&t.axon.hotkey))
+                .collect();
+            let prompt = prompts.next_prompt();
+            let report = tokio::select! {
+                r = run_round(dendrite, &judge, &prompt, &chosen, &mut state, &config.round) => r,
+                _ = &mut shutdown => break,
+            };
+            tracing::info!("{}", format_round(&report, &state));
+            metrics::gauge!("validator_rounds").set(state.rounds as f64);
+            state.save(&config.state_path)?;
+            if let Some(path) = &config.scores_out {
+                write_scores(path, &state)?;
+            }
+            if let Some(dir) = &config.report_dir
+                && let Err(e) = crate::report::write(dir, &state, &report)
+            {
+                tracing::warn!("cannot write the report in {}: {e}", dir.display());
+            }
+            done += 1;
+            network.after_round(&mut state).await;
+            state.save(&config.state_path)?;
+            if config.rounds.is_some_and(|n| done >= n) {
+                break;
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(config.interval) => {}
@@ -138,6 +173,10 @@ pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorErro
             last_breakdown: m.last_breakdown.as_ref(),
             responses: m.responses,
             failures: m.failures,
+            mean_reward: m.mean_reward,
+            mean_wer: m.mean_wer,
+            mean_dnsmos: m.mean_dnsmos,
+            model_name: m.model_name.as_deref(),
         })
         .collect();
     let err = |source| ValidatorError::ScoresOut {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// File format version.
 pub const STATE_VERSION: u32 = 1;
-/// Fingerprints kept for replay detection.
-pub const MAX_FINGERPRINTS: usize = 20_000;
+/// Fingerprints kept for replay detection (the judge's memory; about 2.5 KB each in the file).
+pub const MAX_FINGERPRINTS: usize = crate::judge::REPLAY_MEMORY;
 
 /// One miner's record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -27,7 +27,28 @@ pub struct MinerScore {
     pub responses: u64,
     /// Failures: error statuses, timeouts, malformed or rejected audio.
     pub failures: u64,
+    /// Mean reward over all responses (failures count as 0).
+    #[serde(default)]
+    pub mean_reward: Option<f64>,
+    /// Mean WER over the responses the models scored.
+    #[serde(default)]
+    pub mean_wer: Option<f64>,
+    /// Mean DNSMOS OVRL over the responses the models scored.
+    #[serde(default)]
+    pub mean_dnsmos: Option<f64>,
+    /// Responses the models scored (the denominator of the means).
+    #[serde(default)]
+    pub scored: u64,
+    /// The engine the miner last said it used (`model_name`, informational only).
+    #[serde(default)]
+    pub model_name: Option<String>,
+    /// `(round, EMA)` after each of the miner's recent rounds, oldest first.
+    #[serde(default)]
+    pub history: VecDeque<(u64, f64)>,
 }
+
+/// Rounds of EMA history kept per miner (for the report's chart).
+pub const MAX_HISTORY: usize = 500;
 
 /// A scored response's fingerprint, for recognising replayed audio.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,8 +174,36 @@ impl ScoreState {
         m.ema = (alpha * m.ema + (1.0 - alpha) * reward).clamp(0.0, 1.0);
         m.last_reward = Some(reward.clamp(0.0, 1.0));
         m.responses += 1;
+        let mean = m.mean_reward.unwrap_or(0.0);
+        m.mean_reward = Some(mean + (reward.clamp(0.0, 1.0) - mean) / m.responses as f64);
         if failed {
             m.failures += 1;
+        }
+    }
+
+    /// Folds a scored response's WER and DNSMOS OVRL into `hotkey`'s running means.
+    pub fn record_measures(&mut self, hotkey: &str, wer: f64, dnsmos_ovrl: f64) {
+        if !(wer.is_finite() && dnsmos_ovrl.is_finite()) {
+            return;
+        }
+        let m = self.miners.entry(hotkey.to_string()).or_default();
+        m.scored += 1;
+        let n = m.scored as f64;
+        let fold = |mean: Option<f64>, x: f64| {
+            let mean = mean.unwrap_or(0.0);
+            Some(mean + (x - mean) / n)
+        };
+        m.mean_wer = fold(m.mean_wer, wer);
+        m.mean_dnsmos = fold(m.mean_dnsmos, dnsmos_ovrl);
+    }
+
+    /// Appends `hotkey`'s current EMA to its history for `round`.
+    pub fn record_history(&mut self, hotkey: &str, round: u64) {
+        if let Some(m) = self.miners.get_mut(hotkey) {
+            m.history.push_back((round, m.ema));
+            while m.history.len() > MAX_HISTORY {
+                m.history.pop_front();
+            }
         }
     }
 

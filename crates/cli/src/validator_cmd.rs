@@ -1,0 +1,261 @@
+//! `audiosubnet validator`: send prompts to miners, score the speech, keep EMAs, set weights.
+
+use crate::LoggingArgs;
+use crate::chain_cmd::SubtensorArgs;
+use crate::score_cmd::parse_device;
+use crate::wallet_cmd::WalletArgs;
+use anyhow::{Context as _, Result, bail};
+use audiosubnet_dendrite::{AxonTarget, Dendrite};
+use audiosubnet_scoring::{Scorer, ScorerConfig};
+use audiosubnet_validator::judge::ScoringJudge;
+use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
+use audiosubnet_validator::prompts::{GeneratedPrompts, HubDataset, PromptList, PromptSource};
+use audiosubnet_validator::round::{RoundConfig, Target};
+use audiosubnet_validator::service::{LoopConfig, run_rounds};
+use audiosubnet_validator::state::ScoreState;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Run a validator: query miners with prompts, score their speech, and set weights on chain.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidatorArgs {
+    #[command(flatten)]
+    wallet: WalletArgs,
+    #[command(flatten)]
+    logging: LoggingArgs,
+    #[command(flatten)]
+    subtensor: SubtensorArgs,
+    /// The subnet to validate.
+    #[arg(long, default_value_t = 1)]
+    netuid: u16,
+    /// EMA weight of the past: `ema = alpha·ema + (1 − alpha)·reward`.
+    #[arg(long, default_value_t = 0.9)]
+    alpha: f64,
+    /// Rewards below this count as failed responses.
+    #[arg(long, default_value_t = 0.68)]
+    threshold: f64,
+    /// Hugging Face access key: take prompts from the dataset below instead of the generator.
+    #[arg(long = "hub_key", env = "AUDIOSUBNET_HUB_KEY", hide_env_values = true)]
+    hub_key: Option<String>,
+    /// Dataset the prompts come from with --hub_key (the original's).
+    #[arg(
+        long = "hub.dataset",
+        default_value = "etechgrid/Prompts_for_Voice_cloning_and_TTS"
+    )]
+    hub_dataset: String,
+    /// Dataset config.
+    #[arg(long = "hub.config", default_value = "default")]
+    hub_config: String,
+    /// Dataset split.
+    #[arg(long = "hub.split", default_value = "train")]
+    hub_split: String,
+    /// Dataset column with the text.
+    #[arg(long = "hub.column", default_value = "text")]
+    hub_column: String,
+    /// Base URL of the datasets server (for mirrors and tests).
+    #[arg(long = "hub.server", default_value = audiosubnet_validator::prompts::DATASETS_SERVER)]
+    hub_server: String,
+    /// Prompts from a file (txt: one per line; csv with a `text` column; jsonl with `text`).
+    #[arg(long = "prompts.file")]
+    prompts_file: Option<PathBuf>,
+    /// No chain: query exactly the miners of --axons and set no weights.
+    #[arg(long)]
+    offline: bool,
+    /// Miners to query offline, comma-separated `HOTKEY@IP:PORT`.
+    #[arg(long, value_delimiter = ',', requires = "offline")]
+    axons: Vec<String>,
+    /// Stop after this many rounds (forever by default).
+    #[arg(long)]
+    rounds: Option<u64>,
+    /// After each round, write every miner's hotkey, uid, EMA, last reward and breakdown here.
+    #[arg(long = "scores.out")]
+    scores_out: Option<PathBuf>,
+    /// Write an HTML report (leaderboard, EMA chart, latest audio per miner) here after each round.
+    #[arg(long = "report.dir")]
+    report_dir: Option<PathBuf>,
+    /// Where the scores are kept across restarts (default: under the wallet directory).
+    #[arg(long = "state.path")]
+    state_path: Option<PathBuf>,
+    /// Seconds a miner has to answer.
+    #[arg(long = "neuron.timeout", default_value_t = 30.0)]
+    timeout: f64,
+    /// Miners queried per round.
+    #[arg(long = "neuron.sample_size", default_value_t = 16)]
+    sample_size: usize,
+    /// Seconds between rounds.
+    #[arg(long = "neuron.round_interval", default_value_t = 12.0)]
+    round_interval: f64,
+    /// Seconds between metagraph re-syncs.
+    #[arg(long = "neuron.sync_interval", default_value_t = 120)]
+    sync_interval: u64,
+    /// Validators with a permit and more stake than this (TAO) are not queried.
+    #[arg(long = "neuron.vpermit_tao_limit", default_value_t = 4096.0)]
+    vpermit_tao_limit: f64,
+    /// `version_key` sent with weights (the chain's WeightsVersionKey is the floor).
+    #[arg(long = "neuron.version_key", default_value_t = 0)]
+    version_key: u64,
+    /// Where Whisper runs: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
+    #[arg(long = "metrics.port")]
+    metrics_port: Option<u16>,
+    /// Accepted for compatibility with the original's command lines; unused.
+    #[arg(long, hide = true)]
+    custom: Option<String>,
+}
+
+pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
+    let _guard = args.logging.init()?;
+    if !(0.0..=1.0).contains(&args.alpha) {
+        bail!("--alpha must be in [0, 1], got {}", args.alpha);
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--neuron.timeout must be a positive number of seconds");
+    }
+    let offline_targets = parse_axons(&args.axons)?;
+    if args.offline && offline_targets.is_empty() {
+        bail!("--offline needs --axons HOTKEY@IP:PORT,…");
+    }
+    let hotkey = Arc::new(
+        args.wallet
+            .wallet()
+            .load_hotkey(args.wallet.password())
+            .with_context(|| format!("loading hotkey of wallet {:?}", args.wallet.name()))?,
+    );
+    if let Some(port) = args.metrics_port {
+        audiosubnet_telemetry::serve_metrics(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    }
+    // As the SDK's neurons: ~/.bittensor/miners/<wallet>/<hotkey>/netuid<N>/validator.
+    let state_path = args.state_path.clone().unwrap_or_else(|| {
+        let wallet = args.wallet.wallet();
+        let root = wallet
+            .path()
+            .parent()
+            .unwrap_or(wallet.path())
+            .to_path_buf();
+        root.join("miners")
+            .join(wallet.name())
+            .join(wallet.hotkey_name())
+            .join(format!("netuid{}", args.netuid))
+            .join("validator")
+            .join("state.json")
+    });
+    // Fail on a corrupt state file now, before loading models for a minute.
+    let state = ScoreState::load(&state_path)?;
+
+    tracing::info!("loading the scoring models (Whisper tiny.en, DNSMOS, Silero VAD)");
+    let scorer = Arc::new(
+        Scorer::start(&ScorerConfig {
+            whisper_device: parse_device(&args.device)?,
+            queue_capacity: args.sample_size.max(1) * 2,
+            ..ScorerConfig::default()
+        })
+        .context("loading the scoring models")?,
+    );
+    let judge = Arc::new(ScoringJudge::new(scorer, state.fingerprints));
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let mut prompts = prompt_source(&args).await?;
+        let mut network: Box<dyn Network> = if args.offline {
+            Box::new(FixedMiners(offline_targets))
+        } else {
+            let client = Arc::new(args.subtensor.connect().await?);
+            let own = hotkey.account_id().0;
+            if client.uid_of(args.netuid, own).await?.is_none() {
+                bail!(
+                    "hotkey {} is not registered on subnet {}: run `audiosubnet register --netuid {} \
+                     --wallet.name {} --wallet.hotkey {}` first",
+                    hotkey.ss58(),
+                    args.netuid,
+                    args.netuid,
+                    args.wallet.name(),
+                    args.wallet.hotkey_name()
+                );
+            }
+            Box::new(ChainNetwork::new(
+                client,
+                hotkey.clone(),
+                ChainConfig {
+                    netuid: args.netuid,
+                    sync_interval: Duration::from_secs(args.sync_interval.max(1)),
+                    vpermit_rao_limit: (args.vpermit_tao_limit.max(0.0) * 1e9) as u64,
+                    version_key: args.version_key,
+                },
+            ))
+        };
+        let config = LoopConfig {
+            round: RoundConfig {
+                timeout: Duration::from_secs_f64(args.timeout),
+                alpha: args.alpha,
+                threshold: args.threshold,
+            },
+            chunk_size: args.sample_size.max(1),
+            rounds: args.rounds,
+            interval: Duration::from_secs_f64(args.round_interval.max(0.0)),
+            state_path,
+            scores_out: args.scores_out.clone(),
+            report_dir: args.report_dir.clone(),
+        };
+        let dendrite = Dendrite::new(hotkey.as_ref().clone());
+        tracing::info!(
+            hotkey = %hotkey.ss58(),
+            mode = if args.offline { "offline" } else { "on chain" },
+            netuid = args.netuid,
+            "validator running"
+        );
+        let state = run_rounds(
+            &config,
+            &dendrite,
+            judge,
+            prompts.as_mut(),
+            network.as_mut(),
+            audiosubnet_telemetry::shutdown_signal(),
+        )
+        .await?;
+        tracing::info!(rounds = state.rounds, "validator stopped");
+        Ok(())
+    })
+}
+
+fn parse_axons(specs: &[String]) -> Result<Vec<Target>> {
+    specs
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            Ok(Target {
+                uid: None,
+                axon: s.trim().parse::<AxonTarget>()?,
+            })
+        })
+        .collect()
+}
+
+async fn prompt_source(args: &ValidatorArgs) -> Result<Box<dyn PromptSource>> {
+    if let Some(path) = &args.prompts_file {
+        let list = PromptList::from_file(path)?;
+        tracing::info!(prompts = list.len(), file = %path.display(), "prompts from file");
+        return Ok(Box::new(list));
+    }
+    if let Some(key) = &args.hub_key {
+        let dataset = HubDataset {
+            dataset: args.hub_dataset.clone(),
+            config: args.hub_config.clone(),
+            split: args.hub_split.clone(),
+            column: args.hub_column.clone(),
+            rows: 100,
+            server: args.hub_server.clone(),
+        };
+        match dataset.fetch(Some(key)).await {
+            Ok(list) => {
+                tracing::info!(prompts = list.len(), dataset = %args.hub_dataset, "prompts from the hub");
+                return Ok(Box::new(list));
+            }
+            Err(e) => tracing::warn!("{e}; using generated prompts"),
+        }
+    }
+    Ok(Box::new(GeneratedPrompts))
+}

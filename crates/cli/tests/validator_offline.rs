@@ -1,0 +1,223 @@
+//! `audiosubnet validator --offline` and `audiosubnet score` as processes: two offline miners
+//! (espeak-ng and the useless `silence` engine) are scored; the validator is killed with SIGKILL
+//! mid-run and restarted, and resumes from the same scores.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_audiosubnet")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Kills the child when dropped, so a failing test leaves no process behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn regen(wallets: &Path, name: &str, uri: &str) {
+    let out = Command::new(bin())
+        .args([
+            "wallet",
+            "regen",
+            "--hotkey",
+            "--uri",
+            uri,
+            "--wallet.name",
+            name,
+        ])
+        .arg("--wallet.path")
+        .arg(wallets)
+        .output()
+        .expect("wallet regen runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn start_miner(wallets: &Path, name: &str, model: &str, port: u16) -> Guard {
+    let child = Command::new(bin())
+        .args([
+            "miner",
+            "--offline",
+            "--model",
+            model,
+            "--wallet.name",
+            name,
+        ])
+        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
+        .arg("--wallet.path")
+        .arg(wallets)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("miner starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "miner {name} did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Guard(child)
+}
+
+fn hotkey(wallets: &Path, name: &str) -> String {
+    let out = Command::new(bin())
+        .args(["wallet", "show", "--wallet.name", name])
+        .arg("--wallet.path")
+        .arg(wallets)
+        .output()
+        .expect("wallet show runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find(|w| w.len() == 48 && w.starts_with('5'))
+        .unwrap_or_else(|| panic!("no hotkey in `wallet show`: {text}"))
+        .to_owned()
+}
+
+fn state(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn validator(wallets: &Path, axons: &str, dir: &Path, rounds: u32) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["validator", "--offline", "--wallet.name", "validator"])
+        .args(["--axons", axons, "--rounds", &rounds.to_string()])
+        .args(["--neuron.round_interval", "0", "--neuron.timeout", "20"])
+        .arg("--wallet.path")
+        .arg(wallets)
+        .arg("--state.path")
+        .arg(dir.join("state.json"))
+        .arg("--scores.out")
+        .arg(dir.join("scores.json"))
+        .arg("--report.dir")
+        .arg(dir.join("report"));
+    cmd
+}
+
+#[test]
+#[ignore = "needs espeak-ng and the scoring models; run scripts/test"]
+fn validator_scores_offline_miners_and_resumes_after_a_kill() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let wallets = home.path().join("wallets");
+    regen(&wallets, "validator", "//Alice");
+    regen(&wallets, "honest", "//Bob");
+    regen(&wallets, "mute", "//Charlie");
+    let (p1, p2) = (free_port(), free_port());
+    let _honest = start_miner(&wallets, "honest", "espeak", p1);
+    let _mute = start_miner(&wallets, "mute", "silence", p2);
+    let honest = hotkey(&wallets, "honest");
+    let mute = hotkey(&wallets, "mute");
+    let axons = format!("{honest}@127.0.0.1:{p1},{mute}@127.0.0.1:{p2}");
+
+    // Run "forever", kill -9 once two rounds are saved.
+    let state_path = home.path().join("state.json");
+    let mut first = Guard(
+        validator(&wallets, &axons, home.path(), 1000)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("validator starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let saved = loop {
+        if let Some(s) = state(&state_path).filter(|s| s["rounds"].as_u64() >= Some(2)) {
+            break s;
+        }
+        assert!(
+            first.0.try_wait().expect("status").is_none(),
+            "the validator exited early"
+        );
+        assert!(Instant::now() < deadline, "no two rounds within 600 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    first.0.kill().expect("SIGKILL");
+    let _ = first.0.wait();
+    // The state on disk after the kill is whole (atomic writes) and at least what we saw.
+    let killed = state(&state_path).expect("state readable after SIGKILL");
+    let rounds = killed["rounds"].as_u64().expect("rounds");
+    assert!(rounds >= saved["rounds"].as_u64().expect("rounds"));
+    let ema = |s: &serde_json::Value, k: &str| s["miners"][k]["ema"].as_f64().expect("ema");
+    assert!(ema(&killed, &honest) > ema(&killed, &mute), "{killed}");
+
+    // Restart for one more round: it resumes from the saved scores.
+    let out = validator(&wallets, &axons, home.path(), 1)
+        .output()
+        .expect("validator runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed = state(&state_path).expect("state");
+    assert_eq!(resumed["rounds"].as_u64(), Some(rounds + 1));
+    for k in [&honest, &mute] {
+        assert_eq!(
+            resumed["miners"][k]["responses"].as_u64(),
+            killed["miners"][k]["responses"].as_u64().map(|n| n + 1),
+            "{k} answered once more on top of the saved count"
+        );
+    }
+    // The EMA moved from the saved value by one step: ema' = 0.9·ema + 0.1·reward.
+    let reward = resumed["miners"][&honest]["last_reward"]
+        .as_f64()
+        .expect("reward");
+    let expected = 0.9 * ema(&killed, &honest) + 0.1 * reward;
+    assert!((ema(&resumed, &honest) - expected).abs() < 1e-9);
+    assert_eq!(ema(&resumed, &mute), 0.0, "silence earns nothing");
+
+    let scores: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("scores.json")).expect("scores"))
+            .expect("scores JSON");
+    let row = scores
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["hotkey"] == honest.as_str()))
+        .expect("honest miner in scores.out");
+    assert_eq!(row["model_name"], "espeak");
+    assert!(row["mean_wer"].as_f64().is_some_and(|w| w < 0.5), "{row}");
+    let html = std::fs::read_to_string(home.path().join("report/index.html")).expect("report");
+    assert!(html.contains(&format!("audio/{honest}.wav")));
+
+    // `audiosubnet score` on the honest miner's latest sample (the report's WAV).
+    let latest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(home.path().join("report/latest.json")).expect("latest.json"),
+    )
+    .expect("latest JSON");
+    let prompt = latest[&honest]["prompt"].as_str().expect("prompt");
+    let out = Command::new(bin())
+        .args(["score", "--compact", "--text", prompt])
+        .arg(home.path().join(format!("report/audio/{honest}.wav")))
+        .output()
+        .expect("score runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let breakdown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("score JSON");
+    for key in [
+        "transcript",
+        "wer",
+        "dnsmos",
+        "speech_fraction",
+        "duration_s",
+        "fingerprint",
+        "reward",
+    ] {
+        assert!(breakdown.get(key).is_some(), "{key} missing: {breakdown}");
+    }
+    assert!(breakdown["reward"].as_f64().is_some_and(|r| r > 0.0));
+}

@@ -1,0 +1,123 @@
+//! The validator's [`Judge`]: the scoring crate's resident models, plus replay detection across
+//! rounds (a clip that matches one sent earlier for a different prompt earns nothing, however
+//! close its transcript happens to be).
+
+use crate::round::{Judge, Judgement};
+use crate::state::FingerprintRecord;
+use audiosubnet_scoring::{Fingerprint, ReplayIndex, Scorer, ScoringError};
+use futures::future::BoxFuture;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Responses remembered for replay detection (oldest dropped first). Each lookup compares against
+/// all of them, so this bounds the per-response cost as well as memory.
+pub const REPLAY_MEMORY: usize = 2048;
+
+/// Scores replies with [`Scorer`] and rejects replayed clips.
+#[derive(Debug, Clone)]
+pub struct ScoringJudge {
+    scorer: Arc<Scorer>,
+    /// One permit per free place in the scorer's queue: replies wait here (asynchronously)
+    /// instead of being refused when a large round outpaces the models.
+    queue: Arc<Semaphore>,
+    replays: Arc<Mutex<ReplayIndex>>,
+}
+
+impl ScoringJudge {
+    /// A judge on a running scorer, remembering `history` (the state's fingerprints, oldest
+    /// first) so replays of clips scored before a restart are still caught.
+    pub fn new(scorer: Arc<Scorer>, history: impl IntoIterator<Item = FingerprintRecord>) -> Self {
+        let mut index = ReplayIndex::new(REPLAY_MEMORY);
+        for record in history {
+            if let Some(fp) = Fingerprint::from_hex(&record.fingerprint) {
+                index.insert(&record.hotkey, &record.prompt, fp);
+            }
+        }
+        Self {
+            queue: Arc::new(Semaphore::new(scorer.capacity())),
+            scorer,
+            replays: Arc::new(Mutex::new(index)),
+        }
+    }
+
+    async fn score(
+        &self,
+        hotkey: String,
+        prompt: String,
+        samples: Vec<f32>,
+        sample_rate: u32,
+    ) -> Result<Judgement, String> {
+        let scored = {
+            let _place = self
+                .queue
+                .acquire()
+                .await
+                .map_err(|_| "validator scoring error: queue closed".to_owned())?;
+            match self.scorer.try_score(prompt.clone(), samples, sample_rate) {
+                Ok(rx) => rx.await,
+                Err(e) => return Err(format!("validator scoring error: {e}")),
+            }
+        };
+        let breakdown = match scored {
+            Ok(Ok(b)) => b,
+            Ok(Err(ScoringError::Rejected(r))) => return Err(r.to_string()),
+            // Our own failure (model error, worker gone) is not the miner's fault, but it cannot
+            // be scored either; the round records it as a failure with the reason.
+            Ok(Err(e)) => return Err(format!("validator scoring error: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "validator scoring error: {}",
+                    ScoringError::WorkerGone
+                ));
+            }
+        };
+        let fingerprint = breakdown.fingerprint.clone();
+        let replays = self.replays.clone();
+        let label = hotkey.clone();
+        let prompt_for_index = prompt.clone();
+        let replay = tokio::task::spawn_blocking(move || {
+            let fp = Fingerprint::from_hex(&fingerprint)?;
+            let mut index = replays.lock().unwrap_or_else(|p| p.into_inner());
+            let found = index.find_replay(&prompt_for_index, &fp);
+            index.insert(&label, &prompt_for_index, fp);
+            found
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(m) = replay {
+            return Err(format!(
+                "replayed audio: matches a clip {} sent for another prompt (similarity {:.2})",
+                short(&m.label),
+                m.similarity
+            ));
+        }
+        let value = serde_json::to_value(&breakdown).unwrap_or(serde_json::Value::Null);
+        Ok(Judgement {
+            reward: breakdown.reward,
+            breakdown: value,
+            wer: Some(breakdown.wer),
+            dnsmos_ovrl: Some(breakdown.dnsmos.ovrl),
+            transcript: Some(breakdown.transcript),
+            fingerprint: Some(breakdown.fingerprint),
+            exact_hash: Some(breakdown.exact_hash),
+        })
+    }
+}
+
+fn short(hotkey: &str) -> String {
+    hotkey.chars().take(10).collect()
+}
+
+impl Judge for ScoringJudge {
+    fn judge(
+        &self,
+        hotkey: String,
+        prompt: String,
+        samples: Vec<f32>,
+        sample_rate: u32,
+    ) -> BoxFuture<'static, Result<Judgement, String>> {
+        let this = self.clone();
+        Box::pin(async move { this.score(hotkey, prompt, samples, sample_rate).await })
+    }
+}

@@ -1,0 +1,206 @@
+//! Where the miners come from and where the scores go: a fixed list (`--offline --axons`) or the
+//! subtensor chain (metagraph re-synced periodically; weights set once per tempo within the rate
+//! limit).
+
+use crate::round::Target;
+use crate::state::ScoreState;
+use audiosubnet_chain::{ChainError, Metagraph, Subtensor};
+use audiosubnet_dendrite::AxonTarget;
+use audiosubnet_wallet::{AccountId, Keypair};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The miners to query now.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    /// Miners that serve an axon and may be queried.
+    pub targets: Vec<Target>,
+    /// Every registered `(uid, hotkey)` when a metagraph is known: scores of hotkeys no longer
+    /// registered are dropped.
+    pub registered: Option<Vec<(u16, String)>>,
+}
+
+/// A source of miners and a sink for scores.
+pub trait Network: Send {
+    /// The current roster (may re-read the chain).
+    fn roster(&mut self) -> BoxFuture<'_, Result<Roster, String>>;
+    /// Called after every round, with the state already saved: sets weights when they are due
+    /// and records the block in `state`. Errors are logged, never fatal.
+    fn after_round<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()>;
+}
+
+/// Offline: exactly these miners, no chain.
+#[derive(Debug, Clone)]
+pub struct FixedMiners(pub Vec<Target>);
+
+impl Network for FixedMiners {
+    fn roster(&mut self) -> BoxFuture<'_, Result<Roster, String>> {
+        let roster = Roster {
+            targets: self.0.clone(),
+            registered: None,
+        };
+        Box::pin(async move { Ok(roster) })
+    }
+
+    fn after_round<'a>(&'a mut self, _state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// On-chain settings.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// The subnet.
+    pub netuid: u16,
+    /// Seconds between metagraph re-syncs.
+    pub sync_interval: Duration,
+    /// Validators with a permit and more stake than this (rao) are not queried, as in the SDK's
+    /// template (`--neuron.vpermit_tao_limit`, 4096 TAO).
+    pub vpermit_rao_limit: u64,
+    /// `version_key` sent with weights (the chain's `WeightsVersionKey` is the floor).
+    pub version_key: u64,
+}
+
+/// The validator on the subtensor chain.
+pub struct ChainNetwork {
+    client: Arc<Subtensor>,
+    hotkey: Arc<Keypair>,
+    config: ChainConfig,
+    metagraph: Option<(Metagraph, Instant)>,
+}
+
+impl ChainNetwork {
+    /// A validator for `hotkey` on `config.netuid`.
+    pub fn new(client: Arc<Subtensor>, hotkey: Arc<Keypair>, config: ChainConfig) -> Self {
+        Self {
+            client,
+            hotkey,
+            config,
+            metagraph: None,
+        }
+    }
+
+    async fn sync(&mut self) -> Result<&Metagraph, ChainError> {
+        let fresh = |(_, at): &(Metagraph, Instant)| at.elapsed() < self.config.sync_interval;
+        if !self.metagraph.as_ref().is_some_and(fresh) {
+            let mg = self.client.metagraph(self.config.netuid).await?;
+            tracing::info!(
+                netuid = mg.netuid,
+                block = mg.block,
+                neurons = mg.neurons.len(),
+                "metagraph synced"
+            );
+            self.metagraph = Some((mg, Instant::now()));
+        }
+        match &self.metagraph {
+            Some((mg, _)) => Ok(mg),
+            None => Err(ChainError::InvalidInput("no metagraph".into())),
+        }
+    }
+
+    /// Sets weights from the EMAs when a tempo (and the rate limit) has passed since the last
+    /// successful setting.
+    async fn maybe_set_weights(&mut self, state: &mut ScoreState) -> Result<(), ChainError> {
+        let netuid = self.config.netuid;
+        let hp = self.client.hyperparameters(netuid).await?;
+        let block = self.client.current_block().await?;
+        let every = u64::from(hp.tempo).max(hp.weights_rate_limit).max(1);
+        if let Some(last) = state.last_weights_block
+            && block < last.saturating_add(every)
+        {
+            tracing::debug!(block, last, every, "weights not due yet");
+            return Ok(());
+        }
+        let mg = self.sync().await?.clone();
+        let (uids, scores) = weights_from_state(&mg, state);
+        if scores.iter().all(|s| *s <= 0.0) {
+            tracing::info!("no miner has a positive score yet; weights not set");
+            return Ok(());
+        }
+        let (uids, weights) = self.client.process_weights(netuid, &uids, &scores).await?;
+        let submitted = self
+            .client
+            .set_weights(
+                self.hotkey.as_ref(),
+                netuid,
+                &uids,
+                &weights,
+                self.config.version_key,
+            )
+            .await?;
+        let at = self.client.current_block().await.unwrap_or(block);
+        state.last_weights_block = Some(at);
+        tracing::info!(
+            netuid,
+            block = at,
+            miners = submitted.uids.len(),
+            version_key = submitted.version_key,
+            weights = ?submitted.uids.iter().zip(&submitted.values).collect::<Vec<_>>(),
+            "weights set"
+        );
+        metrics::counter!("validator_weights_set_total").increment(1);
+        metrics::gauge!("validator_last_weights_block").set(at as f64);
+        Ok(())
+    }
+}
+
+/// `(uids, EMA scores)` for every neuron of the metagraph (0 for those never scored).
+pub fn weights_from_state(mg: &Metagraph, state: &ScoreState) -> (Vec<u16>, Vec<f32>) {
+    mg.neurons
+        .iter()
+        .map(|n| {
+            let hotkey = AccountId::from(n.hotkey).to_ss58();
+            let ema = state.miners.get(&hotkey).map_or(0.0, |m| m.ema);
+            (n.uid, ema as f32)
+        })
+        .unzip()
+}
+
+/// The miners of `mg` worth querying: serving an axon, not `own`, and not a staked validator.
+pub fn queryable(mg: &Metagraph, own: &[u8; 32], vpermit_rao_limit: u64) -> Vec<Target> {
+    mg.neurons
+        .iter()
+        .filter(|n| &n.hotkey != own)
+        .filter(|n| !(n.validator_permit && n.stake_rao > vpermit_rao_limit))
+        .filter_map(|n| {
+            let ip = n.axon.ip_addr()?;
+            (n.axon.port != 0).then(|| Target {
+                uid: Some(n.uid),
+                axon: AxonTarget {
+                    hotkey: AccountId::from(n.hotkey).to_ss58(),
+                    ip,
+                    port: n.axon.port,
+                },
+            })
+        })
+        .collect()
+}
+
+impl Network for ChainNetwork {
+    fn roster(&mut self) -> BoxFuture<'_, Result<Roster, String>> {
+        Box::pin(async move {
+            let own = self.hotkey.account_id().0;
+            let limit = self.config.vpermit_rao_limit;
+            let mg = self.sync().await.map_err(|e| e.to_string())?;
+            let registered = mg
+                .neurons
+                .iter()
+                .map(|n| (n.uid, AccountId::from(n.hotkey).to_ss58()))
+                .collect();
+            Ok(Roster {
+                targets: queryable(mg, &own, limit),
+                registered: Some(registered),
+            })
+        })
+    }
+
+    fn after_round<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.maybe_set_weights(state).await {
+                tracing::warn!(netuid = self.config.netuid, "setting weights failed: {e}");
+                metrics::counter!("validator_weights_errors_total").increment(1);
+            }
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! The HTML report (`--report.dir`), rewritten after every round: a self-contained page with the
+//! leaderboard, each miner's EMA over rounds as an inline SVG chart, and an audio player for each
+//! miner's latest sample with its prompt and transcript. Miner-supplied strings are escaped.
+
+use crate::round::RoundReport;
+use crate::state::ScoreState;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The latest sample of one miner, kept across rounds in `latest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LatestSample {
+    /// Round it was heard in.
+    pub round: u64,
+    /// The prompt.
+    pub prompt: String,
+    /// Whisper's transcript, when scored.
+    pub transcript: Option<String>,
+    /// The reward it got.
+    pub reward: Option<f64>,
+    /// File under `audio/`.
+    pub wav: String,
+}
+
+const PALETTE: [&str; 10] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
+
+/// Writes `index.html`, `latest.json` and this round's WAV files into `dir`.
+pub fn write(dir: &Path, state: &ScoreState, report: &RoundReport) -> std::io::Result<()> {
+    let audio_dir = dir.join("audio");
+    std::fs::create_dir_all(&audio_dir)?;
+    let latest_path = dir.join("latest.json");
+    let mut latest: BTreeMap<String, LatestSample> = std::fs::read(&latest_path)
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default();
+    for r in &report.results {
+        let Some(audio) = &r.audio else { continue };
+        let (samples, rate) = audio.as_ref();
+        let wav = format!("{}.wav", sanitize(&r.hotkey));
+        if write_wav(&audio_dir.join(&wav), samples, *rate).is_ok() {
+            latest.insert(
+                r.hotkey.clone(),
+                LatestSample {
+                    round: report.round,
+                    prompt: report.prompt.clone(),
+                    transcript: r.transcript.clone(),
+                    reward: r.reward,
+                    wav,
+                },
+            );
+        }
+    }
+    latest.retain(|hotkey, _| state.miners.contains_key(hotkey));
+    atomic_write(&latest_path, &serde_json::to_vec_pretty(&latest)?)?;
+    atomic_write(&dir.join("index.html"), render(state, &latest).as_bytes())
+}
+
+fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Hotkeys are SS58 (alphanumeric), but never trust a string that names a file.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(64)
+        .collect()
+}
+
+/// 16-bit PCM WAV of audio that is finite and at an ordinary rate; anything else is skipped.
+fn write_wav(path: &Path, samples: &[f32], rate: u32) -> std::io::Result<()> {
+    if samples.is_empty()
+        || !(4_000..=192_000).contains(&rate)
+        || samples.iter().any(|s| !s.is_finite())
+    {
+        return Err(std::io::Error::other("not playable audio"));
+    }
+    // Integer PCM sent as numbers (the original miners' int32) is scaled to fit.
+    let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let scale = if peak > 1.5 { 1.0 / peak } else { 1.0 };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let tmp = path.with_extension("wav.tmp");
+    let mut w = hound::WavWriter::create(&tmp, spec).map_err(std::io::Error::other)?;
+    for s in samples {
+        let v = (s * scale).clamp(-1.0, 1.0) * f32::from(i16::MAX);
+        w.write_sample(v as i16).map_err(std::io::Error::other)?;
+    }
+    w.finalize().map_err(std::io::Error::other)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String {
+    let mut miners: Vec<(&String, &crate::state::MinerScore)> = state.miners.iter().collect();
+    miners.sort_by(|a, b| b.1.ema.total_cmp(&a.1.ema));
+    let color: BTreeMap<&str, &str> = state
+        .miners
+        .keys()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), PALETTE[i % PALETTE.len()]))
+        .collect();
+
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>audiosubnet validator report</title><style>\
+         body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}\
+         table{{border-collapse:collapse}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}\
+         td.l,th.l{{text-align:left}}.sw{{display:inline-block;width:10px;height:10px;margin-right:6px}}\
+         .sample{{margin:1em 0;padding:.5em 1em;border-left:4px solid #ccc}}code{{font-size:90%}}\
+         </style></head><body><h1>Validator report</h1>\
+         <p>After round {} · {} miners · last weights at block {}</p>",
+        state.rounds,
+        state.miners.len(),
+        state
+            .last_weights_block
+            .map_or("–".into(), |b| b.to_string())
+    );
+
+    html.push_str(
+        "<h2>Leaderboard</h2><table id=\"leaderboard\"><tr><th>#</th><th>uid</th>\
+         <th class=\"l\">hotkey</th><th class=\"l\">engine</th><th>EMA</th><th>last reward</th>\
+         <th>mean WER</th><th>mean DNSMOS</th><th>responses</th><th>failures</th></tr>",
+    );
+    for (rank, (hotkey, m)) in miners.iter().enumerate() {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td class=\"l\"><span class=\"sw\" style=\"background:{}\"></span>\
+             <code>{}</code></td><td class=\"l\">{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            rank + 1,
+            m.uid.map_or("–".into(), |u| u.to_string()),
+            color.get(hotkey.as_str()).copied().unwrap_or("#000"),
+            esc(hotkey),
+            esc(m.model_name.as_deref().unwrap_or("–")),
+            m.ema,
+            opt(m.last_reward, 3),
+            opt(m.mean_wer, 3),
+            opt(m.mean_dnsmos, 2),
+            m.responses,
+            m.failures
+        );
+    }
+    html.push_str("</table>");
+
+    html.push_str("<h2>EMA over rounds</h2>");
+    html.push_str(&chart(state, &color));
+
+    html.push_str("<h2>Latest samples</h2>");
+    for (hotkey, _) in &miners {
+        let Some(s) = latest.get(*hotkey) else {
+            continue;
+        };
+        let _ = write!(
+            html,
+            "<div class=\"sample\"><p><code>{}</code> · round {} · reward {}</p>\
+             <p>Prompt: {}</p><p>Transcript: {}</p>\
+             <audio controls preload=\"none\" src=\"audio/{}\"></audio></div>",
+            esc(hotkey),
+            s.round,
+            opt(s.reward, 3),
+            esc(&s.prompt),
+            esc(s.transcript.as_deref().unwrap_or("–")),
+            esc(&s.wav)
+        );
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// Inline SVG: one polyline per miner, rounds on x, EMA (0–1) on y.
+fn chart(state: &ScoreState, color: &BTreeMap<&str, &str>) -> String {
+    let (w, h, pad) = (720.0, 280.0, 36.0);
+    let first = state
+        .miners
+        .values()
+        .filter_map(|m| m.history.front().map(|p| p.0))
+        .min()
+        .unwrap_or(0);
+    let last = state.rounds.max(first + 1);
+    let x = |round: u64| pad + (round - first) as f64 / (last - first) as f64 * (w - 2.0 * pad);
+    let y = |v: f64| h - pad - v.clamp(0.0, 1.0) * (h - 2.0 * pad);
+    let mut svg = format!(
+        "<svg id=\"ema-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"EMA per miner over rounds\">\
+         <rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" fill=\"#fff\"/>"
+    );
+    for tick in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        let ty = y(tick);
+        let _ = write!(
+            svg,
+            "<line x1=\"{pad}\" x2=\"{}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#eee\"/>\
+             <text x=\"4\" y=\"{:.1}\" font-size=\"10\">{tick:.2}</text>",
+            w - pad,
+            ty + 3.0,
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{pad}\" y=\"{}\" font-size=\"10\">round {first}</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">round {last}</text>",
+        h - 8.0,
+        w - pad,
+        h - 8.0
+    );
+    for (hotkey, m) in &state.miners {
+        if m.history.is_empty() {
+            continue;
+        }
+        let points: Vec<String> = m
+            .history
+            .iter()
+            .map(|(r, v)| format!("{:.1},{:.1}", x(*r), y(*v)))
+            .collect();
+        let _ = write!(
+            svg,
+            "<polyline class=\"series\" fill=\"none\" stroke-width=\"2\" stroke=\"{}\" points=\"{}\">\
+             <title>{}</title></polyline>",
+            color.get(hotkey.as_str()).copied().unwrap_or("#000"),
+            points.join(" "),
+            esc(hotkey)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::round::MinerResult;
+    use std::sync::Arc;
+
+    #[test]
+    fn report_escapes_miner_strings_and_writes_playable_audio() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut state = ScoreState::default();
+        state.update("5Honest", Some(1), 0.8, 0.5, false);
+        state.update("5Evil", Some(2), 0.1, 0.5, true);
+        state.rounds = 1;
+        state.record_history("5Honest", 1);
+        state.record_history("5Evil", 1);
+        if let Some(m) = state.miners.get_mut("5Evil") {
+            m.model_name = Some("<script>alert(1)</script>".into());
+        }
+        let result = |hotkey: &str, audio: Option<Arc<(Vec<f32>, u32)>>| MinerResult {
+            hotkey: hotkey.into(),
+            uid: None,
+            status: 200,
+            reward: Some(0.5),
+            failed: false,
+            reason: None,
+            breakdown: None,
+            latency_s: 0.1,
+            model_name: None,
+            audio,
+            transcript: Some("hello <b>".into()),
+        };
+        let tone: Vec<f32> = (0..1600).map(|i| (i as f32 * 0.1).sin() * 0.5).collect();
+        let report = RoundReport {
+            round: 1,
+            prompt: "Say \"hi\" & <go>".into(),
+            results: vec![
+                result("5Honest", Some(Arc::new((tone, 16_000)))),
+                result("5Evil", Some(Arc::new((vec![f32::NAN; 10], 16_000)))),
+            ],
+            identical_audio: vec![],
+        };
+        write(dir.path(), &state, &report).expect("report");
+        let html = std::fs::read_to_string(dir.path().join("index.html")).expect("html");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("Say &quot;hi&quot; &amp; &lt;go&gt;"));
+        assert!(html.contains("<polyline"));
+        assert!(html.contains("src=\"audio/5Honest.wav\""));
+        assert!(
+            !html.contains("audio/5Evil.wav"),
+            "NaN audio gets no player"
+        );
+        let wav = hound::WavReader::open(dir.path().join("audio/5Honest.wav")).expect("wav");
+        assert_eq!(wav.spec().sample_rate, 16_000);
+        assert_eq!(wav.len(), 1600);
+    }
+}
