@@ -1692,7 +1692,6 @@ fn account_value(id: [u8; 32]) -> Value {
     Value::from_bytes(id)
 }
 
-
 /// The SDK's u16 normalisation, refusing an all-zero vector (the chain would reject it anyway).
 fn normalize_nonzero(uids: &[u16], weights: &[f32]) -> Result<(Vec<u16>, Vec<u16>), ChainError> {
     let (uids, values) = normalize_for_emit(uids, weights)?;
