@@ -1,11 +1,11 @@
-//! The real subtensor runtime under chopsticks: subnet bootstrap, axons, weights, epochs and
-//! chain faults. Each test starts its own chain on a free port and stops it by PID.
+//! The real subtensor runtime under chopsticks: subnet bootstrap, axons, weights and epochs (chain
+//! faults: `chain_faults.rs`). Each test starts its own chain on a free port and stops it by PID.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use audiosubnet_chain::{ChainError, RetryPolicy, ServeOutcome, Subtensor};
-use audiosubnet_localnet::{Localnet, LocalnetConfig, free_port, pid_alive};
+use audiosubnet_chain::{ChainError, ServeOutcome, Subtensor};
+use audiosubnet_localnet::{LocalnetConfig, free_port, pid_alive};
 use audiosubnet_wallet::{Keypair, Wallet};
 
 fn config(dir: &tempfile::TempDir, miners: u16, ticker: Duration) -> LocalnetConfig {
@@ -258,41 +258,4 @@ async fn subnet_axons_weights_and_epoch() {
     assert!(!pid_alive(state.chopsticks_pid, "chopsticks"));
     assert!(!pid_alive(ticker, "ticker"));
     assert!(!audiosubnet_localnet::down(&cfg).expect("second down"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the local chain; run scripts/test"]
-async fn chain_killed_and_restarted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config(&dir, 0, Duration::ZERO);
-    let mut net = Localnet::start(cfg.clone()).await.expect("start");
-    let policy = RetryPolicy {
-        attempts: 3,
-        base_delay: Duration::from_millis(100),
-        max_delay: Duration::from_millis(500),
-        request_timeout: Duration::from_secs(20),
-    };
-    let st = Subtensor::connect_with(&net.state().endpoint, policy)
-        .await
-        .expect("connect");
-    let before = st.current_block().await.expect("block");
-    assert!(before >= 1);
-
-    net.kill_chain();
-    let t = Instant::now();
-    let err = st.current_block().await.expect_err("chain is down");
-    eprintln!("while down ({:?}): {err}", t.elapsed());
-    assert!(err.is_connection(), "{err:?}");
-    assert!(err.to_string().contains(&net.state().endpoint), "{err}");
-    drop(net);
-
-    // A fresh chain on the same port: the same client reconnects by itself.
-    let net = Localnet::start(cfg).await.expect("restart");
-    let t = Instant::now();
-    let after = st.current_block().await.expect("block after restart");
-    eprintln!("reconnected in {:?}, block {after}", t.elapsed());
-    assert!(after >= 1);
-    let pid = net.state().chopsticks_pid;
-    net.stop().expect("stop");
-    assert!(!pid_alive(pid, "chopsticks"));
 }
