@@ -965,17 +965,32 @@ impl Subtensor {
                 version_key,
                 reveal_round: None,
             }),
-            Err(ChainError::Dispatch { pallet, name, .. }) if name == "SettingWeightsTooFast" => {
+            Err(e) => Err(self.explain_rate_limit(e, netuid, hotkey, &hp).await),
+        }
+    }
+
+    /// Adds how many blocks to wait to a weights rate-limit refusal; other errors pass through.
+    async fn explain_rate_limit(
+        &self,
+        error: ChainError,
+        netuid: u16,
+        hotkey: &dyn ChainSigner,
+        hp: &Hyperparameters,
+    ) -> ChainError {
+        match error {
+            ChainError::Dispatch { pallet, name, .. }
+                if name == "SettingWeightsTooFast" || name == "CommittingWeightsTooFast" =>
+            {
                 let hint = self
                     .rate_limit_hint(netuid, hotkey.public_key(), hp.weights_rate_limit)
                     .await;
-                Err(ChainError::Dispatch {
+                ChainError::Dispatch {
                     pallet,
                     name,
                     hint: Some(hint),
-                })
+                }
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
@@ -1053,19 +1068,7 @@ impl Subtensor {
                 version_key,
                 reveal_round: Some(reveal_round),
             }),
-            Err(ChainError::Dispatch { pallet, name, .. })
-                if name == "SettingWeightsTooFast" || name == "CommittingWeightsTooFast" =>
-            {
-                let hint = self
-                    .rate_limit_hint(netuid, hotkey.public_key(), hp.weights_rate_limit)
-                    .await;
-                Err(ChainError::Dispatch {
-                    pallet,
-                    name,
-                    hint: Some(hint),
-                })
-            }
-            Err(e) => Err(e),
+            Err(e) => Err(self.explain_rate_limit(e, netuid, hotkey, hp).await),
         }
     }
 
