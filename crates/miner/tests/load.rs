@@ -1,11 +1,12 @@
 //! Load: 200 concurrent signed requests against a miner with a small queue. Every request gets
 //! audio or an immediate 503; nothing hangs; memory stays bounded.
 
+mod common;
+
 use audiosubnet_axon::{AllowAll, AxonConfig};
 use audiosubnet_dendrite::{AxonTarget, Dendrite};
 use audiosubnet_miner::build_axon;
 use audiosubnet_protocol::TextToSpeech;
-use audiosubnet_tts::{EngineOptions, PoolConfig, SynthesisPool};
 use audiosubnet_wallet::Keypair;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +14,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs libespeak-ng; run scripts/test"]
 async fn two_hundred_concurrent_requests_get_audio_or_a_fast_503() {
-    let pool = SynthesisPool::start(
-        "espeak",
-        &EngineOptions::default(),
-        PoolConfig {
-            workers: 1,
-            queue_capacity: 4,
-            ..Default::default()
-        },
-    )
-    .expect("espeak pool");
+    let pool = common::espeak_pool(4);
     let bob = Keypair::from_uri("//Bob").expect("dev uri");
     let target_hotkey = bob.ss58();
     let config = AxonConfig {

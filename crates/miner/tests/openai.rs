@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audiosubnet_miner::{OpenAiConfig, serve_openai};
-use audiosubnet_tts::{EngineOptions, PoolConfig, SynthesisPool};
+use audiosubnet_tts::SynthesisPool;
 use common::{Reply, http, listener, tone_pool};
 
 async fn start(pool: SynthesisPool, config: OpenAiConfig) -> std::net::SocketAddr {
@@ -193,16 +193,7 @@ async fn slow_synthesis_times_out_with_504() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs libespeak-ng; run scripts/test"]
 async fn espeak_answers_wav_and_pcm() {
-    let pool = SynthesisPool::start(
-        "espeak",
-        &EngineOptions::default(),
-        PoolConfig {
-            workers: 1,
-            queue_capacity: 4,
-            ..Default::default()
-        },
-    )
-    .expect("espeak pool");
+    let pool = common::espeak_pool(4);
     let addr = start(pool, OpenAiConfig::default()).await;
     let text = "The quick brown fox jumps over the lazy dog. It was not amused.";
 

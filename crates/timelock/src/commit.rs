@@ -55,6 +55,20 @@ pub struct LegacyWeightsTlockPayload {
     pub version_key: u64,
 }
 
+/// SCALE-decodes `bytes` as a `T`, refusing trailing bytes.
+fn decode_whole<T: Decode>(mut bytes: &[u8], what: &str) -> Result<T, TimelockError> {
+    let value =
+        T::decode(&mut bytes).map_err(|e| TimelockError::InvalidInput(format!("{what}: {e}")))?;
+    if bytes.is_empty() {
+        Ok(value)
+    } else {
+        Err(TimelockError::InvalidInput(format!(
+            "{what}: {} trailing bytes",
+            bytes.len()
+        )))
+    }
+}
+
 impl WeightsTlockPayload {
     /// SCALE encoding (what gets encrypted).
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -62,17 +76,8 @@ impl WeightsTlockPayload {
     }
 
     /// Decodes a decrypted payload (the whole input must be consumed).
-    pub fn from_bytes(mut bytes: &[u8]) -> Result<Self, TimelockError> {
-        let p = Self::decode(&mut bytes)
-            .map_err(|e| TimelockError::InvalidInput(format!("WeightsTlockPayload: {e}")))?;
-        if bytes.is_empty() {
-            Ok(p)
-        } else {
-            Err(TimelockError::InvalidInput(format!(
-                "WeightsTlockPayload: {} trailing bytes",
-                bytes.len()
-            )))
-        }
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TimelockError> {
+        decode_whole(bytes, "WeightsTlockPayload")
     }
 }
 
@@ -83,17 +88,8 @@ impl LegacyWeightsTlockPayload {
     }
 
     /// Decodes a decrypted payload (the whole input must be consumed).
-    pub fn from_bytes(mut bytes: &[u8]) -> Result<Self, TimelockError> {
-        let p = Self::decode(&mut bytes)
-            .map_err(|e| TimelockError::InvalidInput(format!("LegacyWeightsTlockPayload: {e}")))?;
-        if bytes.is_empty() {
-            Ok(p)
-        } else {
-            Err(TimelockError::InvalidInput(format!(
-                "LegacyWeightsTlockPayload: {} trailing bytes",
-                bytes.len()
-            )))
-        }
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TimelockError> {
+        decode_whole(bytes, "LegacyWeightsTlockPayload")
     }
 }
 

@@ -157,3 +157,17 @@ pub async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
     let addr = l.local_addr().expect("addr");
     (l, addr)
 }
+
+/// A real espeak-ng pool: one worker, `queue_capacity` waiting prompts.
+pub fn espeak_pool(queue_capacity: usize) -> SynthesisPool {
+    SynthesisPool::start(
+        "espeak",
+        &audiosubnet_tts::EngineOptions::default(),
+        PoolConfig {
+            workers: 1,
+            queue_capacity,
+            ..Default::default()
+        },
+    )
+    .expect("espeak pool (needs libespeak-ng)")
+}
