@@ -118,7 +118,14 @@ impl ChainNetwork {
             tracing::info!("no miner has a positive score yet; weights not set");
             return Ok(());
         }
-        let (uids, weights) = self.client.process_weights(netuid, &uids, &scores).await?;
+        // The SDK's process_weights_for_netuid with the hyperparameters and size read above.
+        let (uids, weights) = audiosubnet_chain::weights::process_weights_for_netuid(
+            &uids,
+            &scores,
+            mg.n(),
+            hp.min_allowed_weights,
+            hp.max_weight_limit,
+        )?;
         let submitted = self
             .client
             .set_weights(
