@@ -97,6 +97,8 @@ fn validator(wallets: &Path, axons: &str, dir: &Path, rounds: u32) -> Command {
     cmd.args(["validator", "--offline", "--wallet.name", "validator"])
         .args(["--axons", axons, "--rounds", &rounds.to_string()])
         .args(["--neuron.round_interval", "0", "--neuron.timeout", "20"])
+        .arg("--prompts.file")
+        .arg(dir.join("prompts.txt"))
         .arg("--wallet.path")
         .arg(wallets)
         .arg("--state.path")
@@ -107,6 +109,12 @@ fn validator(wallets: &Path, axons: &str, dir: &Path, rounds: u32) -> Command {
         .arg(dir.join("report"));
     cmd
 }
+
+const PROMPTS: &str = "Please open the window before you leave the house.
+My brother likes to read books about the ocean.
+Can you help me carry these boxes to the car?
+The children played in the garden all afternoon.
+";
 
 #[test]
 #[ignore = "needs espeak-ng and the scoring models; run scripts/test"]
@@ -122,6 +130,9 @@ fn validator_scores_offline_miners_and_resumes_after_a_kill() {
     let honest = hotkey(&wallets, "honest");
     let mute = hotkey(&wallets, "mute");
     let axons = format!("{honest}@127.0.0.1:{p1},{mute}@127.0.0.1:{p2}");
+    // Plain sentences espeak-ng says clearly (Whisper WER <= 0.125 on each), so the WER bound
+    // below checks scoring, not the luck of a generated prompt with rare names.
+    std::fs::write(home.path().join("prompts.txt"), PROMPTS).expect("prompts file");
 
     // Run "forever", kill -9 once two rounds are saved.
     let state_path = home.path().join("state.json");
@@ -187,7 +198,7 @@ fn validator_scores_offline_miners_and_resumes_after_a_kill() {
         .and_then(|a| a.iter().find(|r| r["hotkey"] == honest.as_str()))
         .expect("honest miner in scores.out");
     assert_eq!(row["model_name"], "espeak");
-    assert!(row["mean_wer"].as_f64().is_some_and(|w| w < 0.5), "{row}");
+    assert!(row["mean_wer"].as_f64().is_some_and(|w| w < 0.3), "{row}");
     let html = std::fs::read_to_string(home.path().join("report/index.html")).expect("report");
     assert!(html.contains(&format!("audio/{honest}.wav")));
 
