@@ -3,9 +3,10 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use subxt::OnlineClient;
+use subxt::config::substrate::SpecVersionForRange;
 use subxt::dynamic::{self, Value};
 use subxt::error::DispatchError;
 use subxt::rpcs::RpcClient;
@@ -15,14 +16,12 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::SubtensorConfig;
+use crate::call::{Call, SUBTENSOR, account_value};
 use crate::error::ChainError;
 use crate::ip::{ip_to_int, validate_axon_endpoint};
 use crate::signer::{ChainSigner, SubxtSigner};
 use crate::types::{AxonInfo, Hyperparameters, Metagraph, Neuron, RawNeuronLite};
 use crate::weights::normalize_for_emit;
-
-/// The pallet that holds subnets, neurons and weights.
-const SUBTENSOR: &str = "SubtensorModule";
 
 /// How hard to try before giving up.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +59,23 @@ impl RetryPolicy {
 struct Conn {
     api: OnlineClient<SubtensorConfig>,
     rpc: RpcClient,
+    /// The runtime version the client is pinned to, and when it was last confirmed.
+    runtime: RuntimeVersion,
+    checked: Instant,
+}
+
+/// How often a connection confirms that the runtime has not been upgraded. Between checks the
+/// client trusts the pinned version, which saves a `Core_version` runtime call on every read
+/// (226 ms each on chopsticks); after an upgrade, transactions signed in that window are refused
+/// by the pool and retried by their callers.
+const RUNTIME_RECHECK: Duration = Duration::from_secs(30);
+
+/// `specVersion` and `transactionVersion` of `state_getRuntimeVersion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeVersion {
+    spec_version: u32,
+    transaction_version: u32,
 }
 
 /// A subtensor client. Cheap to clone; reconnects by itself after a dropped connection.
@@ -318,6 +334,17 @@ fn dispatch_to_error(err: &DispatchError) -> ChainError {
     }
 }
 
+/// `state_getRuntimeVersion` at `at` (the best block when `None`).
+async fn runtime_version(
+    rpc: &RpcClient,
+    endpoint: &str,
+    at: Option<&str>,
+) -> Result<RuntimeVersion, ChainError> {
+    rpc.request("state_getRuntimeVersion", subxt::rpcs::rpc_params![at])
+        .await
+        .map_err(|e| classify("runtime version", endpoint, e))
+}
+
 impl Subtensor {
     /// Connects to `endpoint` (ws:// or wss://), retrying with back-off.
     pub async fn connect(endpoint: &str) -> Result<Self, ChainError> {
@@ -350,15 +377,45 @@ impl Subtensor {
                         endpoint: ep.clone(),
                         reason: tidy_reason(&e.to_string()),
                     })?;
+            // Pin the runtime version from the finalized head on: subxt otherwise asks the
+            // runtime for it at every block it reads.
+            let head: String = rpc
+                .request("chain_getFinalizedHead", subxt::rpcs::rpc_params![])
+                .await
+                .map_err(|e| classify("connect", &ep, e))?;
+            let header: serde_json::Value = rpc
+                .request("chain_getHeader", subxt::rpcs::rpc_params![&head])
+                .await
+                .map_err(|e| classify("connect", &ep, e))?;
+            let number = header["number"]
+                .as_str()
+                .and_then(|n| u64::from_str_radix(n.trim_start_matches("0x"), 16).ok())
+                .ok_or_else(|| ChainError::Decode {
+                    what: "block header".into(),
+                    reason: format!("no block number in {header}"),
+                })?;
+            let runtime = runtime_version(&rpc, &ep, Some(&head)).await?;
+            let config = SubtensorConfig::builder()
+                .set_spec_version_for_block_ranges([SpecVersionForRange {
+                    block_range: number..u64::MAX,
+                    spec_version: runtime.spec_version,
+                    transaction_version: runtime.transaction_version,
+                }])
+                .build();
             // The legacy backend only needs plain Substrate RPCs, which every node and chopsticks serve.
             let backend = subxt::backend::LegacyBackend::builder().build(rpc.clone());
             let api = OnlineClient::<SubtensorConfig>::from_backend_with_config(
-                SubtensorConfig::default(),
+                config,
                 Arc::new(backend),
             )
             .await
             .map_err(|e| classify("connect", &ep, e))?;
-            Ok::<_, ChainError>(Conn { api, rpc })
+            Ok::<_, ChainError>(Conn {
+                api,
+                rpc,
+                runtime,
+                checked: Instant::now(),
+            })
         };
         match tokio::time::timeout(self.retry.request_timeout, fut).await {
             Ok(r) => r,
@@ -371,11 +428,23 @@ impl Subtensor {
 
     async fn conn(&self) -> Result<Conn, ChainError> {
         let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
+        if let Some(c) = guard.as_mut() {
+            if c.checked.elapsed() < RUNTIME_RECHECK {
+                return Ok(c.clone());
+            }
+            let now = runtime_version(&c.rpc, &self.endpoint, None).await?;
+            if now == c.runtime {
+                c.checked = Instant::now();
+                return Ok(c.clone());
+            }
+            info!(
+                from = c.runtime.spec_version,
+                to = now.spec_version,
+                "runtime upgraded; reconnecting"
+            );
         }
         let c = self.open().await?;
-        info!(endpoint = %self.endpoint, "connected to subtensor");
+        info!(endpoint = %self.endpoint, spec_version = c.runtime.spec_version, "connected to subtensor");
         *guard = Some(c.clone());
         Ok(c)
     }
@@ -667,13 +736,36 @@ impl Subtensor {
     /// Signs, submits and waits for inclusion; turns `ExtrinsicFailed` and failed `Sudid` into
     /// [`ChainError::Dispatch`]. Only the connection set-up is retried: a submitted transaction is
     /// never sent twice.
+    ///
+    /// A transaction the block builder turned away as `exhaustsResources` (the block was full) was
+    /// never included; it is signed again and resent, a few times.
     async fn submit(
         &self,
         what: &str,
         signer: &dyn ChainSigner,
-        pallet: &str,
-        call: &str,
-        fields: Vec<Value>,
+        call: Call,
+    ) -> Result<TxOutcome, ChainError> {
+        const FULL_BLOCK_RETRIES: u32 = 3;
+        let mut attempt = 0;
+        loop {
+            match self.submit_once(what, signer, call.clone()).await {
+                Err(ChainError::Rejected(m))
+                    if m.contains("exhaustsResources") && attempt < FULL_BLOCK_RETRIES =>
+                {
+                    attempt += 1;
+                    warn!(%what, attempt, "block full (exhaustsResources); resending in a later block");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn submit_once(
+        &self,
+        what: &str,
+        signer: &dyn ChainSigner,
+        call: Call,
     ) -> Result<TxOutcome, ChainError> {
         let ep = self.endpoint.to_string();
         let conn = self.with_retry(what, |c| async move { Ok(c) }).await?;
@@ -684,7 +776,7 @@ impl Subtensor {
                 .await
                 .map_err(|e| classify(what, &ep, e))?;
             let metadata = at.metadata();
-            let payload = dynamic::tx(pallet, call, fields);
+            let payload = dynamic::tx(call.pallet, call.name, call.fields);
             // The pool's next nonce (includes pending transactions), not the nonce at `at`:
             // with blocks built back to back, `at` can trail the block our last transaction went in.
             let who = AccountId32(signer.public_key()).to_string();
@@ -876,9 +968,7 @@ impl Subtensor {
         self.submit(
             "burned_register",
             coldkey,
-            SUBTENSOR,
-            "burned_register",
-            vec![Value::u128(netuid.into()), account_value(hotkey)],
+            Call::burned_register(netuid, hotkey),
         )
         .await
     }
@@ -909,18 +999,20 @@ impl Subtensor {
         self.submit(
             "serve_axon",
             hotkey,
-            SUBTENSOR,
-            "serve_axon",
-            vec![
-                Value::u128(netuid.into()),
-                Value::u128(version.into()),
-                Value::u128(ip_int),
-                Value::u128(port.into()),
-                Value::u128(ip_type.into()),
-                Value::u128(PROTOCOL.into()),
-                Value::u128(0),
-                Value::u128(0),
-            ],
+            Call::new(
+                SUBTENSOR,
+                "serve_axon",
+                vec![
+                    Value::u128(netuid.into()),
+                    Value::u128(version.into()),
+                    Value::u128(ip_int),
+                    Value::u128(port.into()),
+                    Value::u128(ip_type.into()),
+                    Value::u128(PROTOCOL.into()),
+                    Value::u128(0),
+                    Value::u128(0),
+                ],
+            ),
         )
         .await?;
         Ok(ServeOutcome::Served)
@@ -956,7 +1048,11 @@ impl Subtensor {
             Value::u128(version_key.into()),
         ];
         match self
-            .submit("set_weights", hotkey, SUBTENSOR, "set_weights", fields)
+            .submit(
+                "set_weights",
+                hotkey,
+                Call::new(SUBTENSOR, "set_weights", fields),
+            )
             .await
         {
             Ok(_) => Ok(WeightsSubmission {
@@ -1059,7 +1155,11 @@ impl Subtensor {
             "commit timelocked weights"
         );
         match self
-            .submit(inputs.call, hotkey, SUBTENSOR, inputs.call, fields)
+            .submit(
+                inputs.call,
+                hotkey,
+                Call::new(SUBTENSOR, inputs.call, fields),
+            )
             .await
         {
             Ok(_) => Ok(WeightsSubmission {
@@ -1320,13 +1420,7 @@ impl Subtensor {
         self.submit(
             "add_stake",
             coldkey,
-            SUBTENSOR,
-            "add_stake",
-            vec![
-                account_value(hotkey),
-                Value::u128(netuid.into()),
-                Value::u128(amount_rao.into()),
-            ],
+            Call::add_stake(hotkey, netuid, amount_rao),
         )
         .await
     }
@@ -1338,17 +1432,8 @@ impl Subtensor {
         to: [u8; 32],
         amount_rao: u128,
     ) -> Result<TxOutcome, ChainError> {
-        self.submit(
-            "transfer",
-            from,
-            "Balances",
-            "transfer_keep_alive",
-            vec![
-                Value::unnamed_variant("Id", [account_value(to)]),
-                Value::u128(amount_rao),
-            ],
-        )
-        .await
+        self.submit("transfer", from, Call::transfer(to, amount_rao))
+            .await
     }
 
     /// `register_network`, signed by the owner's coldkey; returns the new netuid. Handles the
@@ -1372,9 +1457,7 @@ impl Subtensor {
         self.submit(
             "register_network",
             coldkey,
-            SUBTENSOR,
-            "register_network",
-            fields,
+            Call::new(SUBTENSOR, "register_network", fields),
         )
         .await?;
         // The new subnet takes the lowest free netuid; find the one owned by this hotkey.
@@ -1453,8 +1536,7 @@ impl Subtensor {
         args: Vec<Value>,
     ) -> Result<TxOutcome, ChainError> {
         info!(call, "sudo AdminUtils");
-        let inner = Value::unnamed_variant("AdminUtils", [Value::unnamed_variant(call, args)]);
-        self.submit(call, sudo_key, "Sudo", "sudo", vec![inner])
+        self.submit(call, sudo_key, Call::sudo_admin(call, args))
             .await
     }
 
@@ -1620,14 +1702,20 @@ impl Subtensor {
         .await
     }
 
-    /// Sudo: minimum stake to set weights (global; `sudo_set_stake_threshold` since spec 300,
-    /// `sudo_set_weights_min_stake` before).
+    /// Sudo: minimum stake to set weights (global); see [`Subtensor::stake_threshold_call`].
     pub async fn sudo_set_stake_threshold(
         &self,
         sudo_key: &dyn ChainSigner,
         rao: u64,
     ) -> Result<TxOutcome, ChainError> {
-        let call = if self
+        let call = self.stake_threshold_call(rao).await?;
+        self.submit("stake threshold", sudo_key, call).await
+    }
+
+    /// The sudo call that sets the minimum stake to set weights: `sudo_set_stake_threshold` since
+    /// spec 300, `sudo_set_weights_min_stake` before.
+    pub async fn stake_threshold_call(&self, rao: u64) -> Result<Call, ChainError> {
+        let name = if self
             .call_arity("AdminUtils", "sudo_set_stake_threshold")
             .await?
             .is_some()
@@ -1636,7 +1724,25 @@ impl Subtensor {
         } else {
             "sudo_set_weights_min_stake"
         };
-        self.sudo_admin(sudo_key, call, vec![Value::u128(rao.into())])
+        Ok(Call::sudo_admin(name, vec![Value::u128(rao.into())]))
+    }
+
+    /// `Utility::batch_all(calls)`, signed by `signer`: every call in one transaction and one
+    /// block, all or nothing. A failed sudo call inside fails the whole result too (its
+    /// `Sudid` event carries the error). `what` names the batch in logs and errors.
+    pub async fn batch_all(
+        &self,
+        what: &str,
+        signer: &dyn ChainSigner,
+        calls: Vec<Call>,
+    ) -> Result<TxOutcome, ChainError> {
+        info!(
+            what,
+            calls = ?calls.iter().map(Call::label).collect::<Vec<_>>(),
+            "batch_all"
+        );
+        let calls = Value::unnamed_composite(calls.into_iter().map(Call::into_value));
+        self.submit(what, signer, Call::new("Utility", "batch_all", vec![calls]))
             .await
     }
 
@@ -1688,11 +1794,6 @@ impl Subtensor {
         let v = self.rpc_raw("system_chain", vec![]).await?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }
-}
-
-/// An AccountId32 as a dynamic value (a 32-byte composite).
-fn account_value(id: [u8; 32]) -> Value {
-    Value::from_bytes(id)
 }
 
 /// The SDK's u16 normalisation, refusing an all-zero vector (the chain would reject it anyway).

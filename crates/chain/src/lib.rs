@@ -9,6 +9,7 @@
 //! The connection reconnects by itself: operations that fail on the transport drop the socket,
 //! back off and retry; submitted transactions are never re-sent.
 
+mod call;
 mod client;
 mod error;
 pub mod ip;
@@ -17,6 +18,7 @@ mod signer;
 mod types;
 pub mod weights;
 
+pub use call::Call;
 pub use client::{RetryPolicy, ServeOutcome, Subtensor, TxOutcome, WeightsSubmission};
 pub use error::ChainError;
 pub use network::{FINNEY_ENDPOINT, LOCAL_ENDPOINT, TEST_ENDPOINT, resolve_endpoint};
