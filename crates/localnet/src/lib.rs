@@ -14,8 +14,9 @@ mod process;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use audiosubnet_chain::{ChainError, Subtensor};
+use audiosubnet_chain::{Call, ChainError, Subtensor, Value};
 use audiosubnet_wallet::{Keypair, Wallet};
+use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
@@ -507,6 +508,9 @@ fn ensure_wallet(dir: &Path, name: &str) -> Result<(Keypair, Keypair), LocalnetE
 /// Creates the subnet (owner wallet `owner`), registers `validator` and `miner0..N`, stakes the
 /// validator, sets tempo, turns commit-reveal and rate limits off, and starts the subnet's
 /// emission. Every step checks the chain first, so running it twice changes nothing.
+///
+/// Alice's funding and settings go as `Utility::batch_all`, and every coldkey registers in the
+/// same block: a fresh bootstrap takes four blocks rather than one per call.
 pub async fn bootstrap(
     cfg: &LocalnetConfig,
     client: &Subtensor,
@@ -522,84 +526,127 @@ pub async fn bootstrap(
         miners.push(ensure_wallet(&dir, &format!("miner{i}"))?);
     }
 
-    // Fund every coldkey from Alice.
-    let mut coldkeys = vec![&owner_cold, &vali_cold];
-    coldkeys.extend(miners.iter().map(|(c, _)| c));
-    for c in coldkeys {
-        let pk = c.account_id().0;
-        if client.balance(pk).await? < u128::from(5_000 * TAO) {
-            client
-                .transfer(&alice, pk, u128::from(10_000 * TAO))
-                .await?;
-        }
-    }
-
-    let netuid = match find_owned_subnet(client, owner_hot.account_id().0).await? {
-        Some(n) => n,
-        None => {
-            client.sudo_set_network_rate_limit(&alice, 0).await?;
-            client.sudo_set_tx_rate_limit(&alice, 0).await?;
+    // Block 1 (Alice): fund every coldkey that needs it and, for a new subnet, lift the global
+    // rate limits.
+    let mut coldkeys = vec![owner_cold.account_id().0, vali_cold.account_id().0];
+    coldkeys.extend(miners.iter().map(|(c, _)| c.account_id().0));
+    let balances = try_join_all(coldkeys.iter().map(|c| client.balance(*c))).await?;
+    let mut calls: Vec<Call> = coldkeys
+        .iter()
+        .zip(balances)
+        .filter(|(_, balance)| *balance < u128::from(5_000 * TAO))
+        .map(|(c, _)| Call::transfer(*c, u128::from(10_000 * TAO)))
+        .collect();
+    let existing = find_owned_subnet(client, owner_hot.account_id().0).await?;
+    if existing.is_none() {
+        calls.extend([
+            Call::sudo_admin("sudo_set_network_rate_limit", vec![Value::u128(0)]),
+            Call::sudo_admin("sudo_set_tx_rate_limit", vec![Value::u128(0)]),
             // No owner cut: otherwise the owner hotkey accrues stake every block, outweighs the
             // validator in Yuma consensus and the miners' incentive stays zero.
-            client.sudo_set_subnet_owner_cut(&alice, 0).await?;
+            Call::sudo_admin("sudo_set_subnet_owner_cut", vec![Value::u128(0)]),
+        ]);
+    }
+    if !calls.is_empty() {
+        client
+            .batch_all("fund and configure", &alice, calls)
+            .await?;
+    }
+
+    // Block 2 (owner): the subnet.
+    let netuid = match existing {
+        Some(n) => n,
+        None => {
             let netuid = client
                 .register_network(&owner_cold, owner_hot.account_id().0)
                 .await?;
             info!(netuid, "subnet created");
-            client
-                .sudo_set_serving_rate_limit(&alice, netuid, 0)
-                .await?;
-            client
-                .sudo_set_target_registrations_per_interval(&alice, netuid, 1000)
-                .await?;
-            if let Err(e) = client.sudo_set_stake_threshold(&alice, 0).await {
-                warn!(error = %e, "could not lower the stake threshold");
-            }
-            // start_call needs ~50k blocks on this runtime: start the subnet's emission directly.
-            let block = client.current_block().await?;
-            client
-                .dev_set_storage(serde_json::json!({
-                    "SubtensorModule": {
-                        "SubtokenEnabled": [[[netuid], true]],
-                        "FirstEmissionBlockNumber": [[[netuid], block]],
-                    }
-                }))
-                .await?;
             netuid
         }
     };
 
+    // Block 3 (Alice): the subnet's settings.
+    let n = Value::u128(netuid.into());
+    let mut calls = Vec::new();
+    if existing.is_none() {
+        calls.extend([
+            Call::sudo_admin(
+                "sudo_set_serving_rate_limit",
+                vec![n.clone(), Value::u128(0)],
+            ),
+            Call::sudo_admin(
+                "sudo_set_target_registrations_per_interval",
+                vec![n.clone(), Value::u128(1000)],
+            ),
+            Call::sudo_admin(
+                "sudo_set_max_registrations_per_block",
+                vec![n.clone(), Value::u128(1000)],
+            ),
+            client.stake_threshold_call(0).await?,
+        ]);
+        // start_call needs ~50k blocks on this runtime: start the subnet's emission directly.
+        let block = client.current_block().await?;
+        client
+            .dev_set_storage(serde_json::json!({
+                "SubtensorModule": {
+                    "SubtokenEnabled": [[[netuid], true]],
+                    "FirstEmissionBlockNumber": [[[netuid], block]],
+                }
+            }))
+            .await?;
+    }
     let hp = client.hyperparameters(netuid).await?;
     if hp.tempo != cfg.tempo {
-        client.sudo_set_tempo(&alice, netuid, cfg.tempo).await?;
+        let tempo = Value::u128(cfg.tempo.into());
+        calls.push(Call::sudo_admin("sudo_set_tempo", vec![n.clone(), tempo]));
     }
     if hp.weights_rate_limit != 0 {
-        client
-            .sudo_set_weights_rate_limit(&alice, netuid, 0)
-            .await?;
+        let zero = Value::u128(0);
+        calls.push(Call::sudo_admin(
+            "sudo_set_weights_set_rate_limit",
+            vec![n.clone(), zero],
+        ));
     }
     if hp.commit_reveal_enabled {
-        client.sudo_set_commit_reveal(&alice, netuid, false).await?;
+        calls.push(Call::sudo_admin(
+            "sudo_set_commit_reveal_weights_enabled",
+            vec![n.clone(), Value::bool(false)],
+        ));
+    }
+    if !calls.is_empty() {
+        client.batch_all("subnet settings", &alice, calls).await?;
     }
 
-    let validator_uid = ensure_registered(client, &vali_cold, &vali_hot, netuid).await?;
-    let mut miner_uids = Vec::new();
-    for (c, h) in &miners {
-        miner_uids.push(ensure_registered(client, c, h, netuid).await?);
-    }
-
-    let mg = client.metagraph(netuid).await?;
-    let stake = mg.neuron(validator_uid).map(|n| n.stake_rao).unwrap_or(0);
-    if stake == 0 {
-        client
-            .add_stake(
-                &vali_cold,
-                vali_hot.account_id().0,
-                netuid,
-                cfg.validator_stake,
-            )
-            .await?;
-    }
+    // Block 4 (every coldkey at once): registrations, and the validator's stake.
+    let validator = async {
+        let hk = vali_hot.account_id().0;
+        match client.uid_of(netuid, hk).await? {
+            Some(uid) => {
+                let mg = client.metagraph(netuid).await?;
+                if mg.neuron(uid).map(|n| n.stake_rao).unwrap_or(0) == 0 {
+                    client
+                        .add_stake(&vali_cold, hk, netuid, cfg.validator_stake)
+                        .await?;
+                }
+            }
+            None => {
+                let calls = vec![
+                    Call::burned_register(netuid, hk),
+                    Call::add_stake(hk, netuid, cfg.validator_stake),
+                ];
+                client
+                    .batch_all("register and stake the validator", &vali_cold, calls)
+                    .await?;
+            }
+        }
+        registered_uid(client, &vali_hot, netuid).await
+    };
+    let miners = try_join_all(
+        miners
+            .iter()
+            .map(|(c, h)| ensure_registered(client, c, h, netuid)),
+    );
+    let (validator_uid, miner_uids) = futures::try_join!(validator, miners)?;
     info!(
         netuid,
         validator_uid,
@@ -620,31 +667,46 @@ async fn ensure_registered(
     hot: &Keypair,
     netuid: u16,
 ) -> Result<u16, LocalnetError> {
-    let hk = hot.account_id().0;
-    if let Some(uid) = client.uid_of(netuid, hk).await? {
-        return Ok(uid);
+    if client.uid_of(netuid, hot.account_id().0).await?.is_none() {
+        client
+            .burned_register(cold, netuid, hot.account_id().0)
+            .await?;
     }
-    client.burned_register(cold, netuid, hk).await?;
-    client.uid_of(netuid, hk).await?.ok_or_else(|| {
-        LocalnetError::Chain(ChainError::NotRegistered {
-            netuid,
-            hotkey: hot.account_id().to_ss58(),
+    registered_uid(client, hot, netuid).await
+}
+
+async fn registered_uid(
+    client: &Subtensor,
+    hot: &Keypair,
+    netuid: u16,
+) -> Result<u16, LocalnetError> {
+    client
+        .uid_of(netuid, hot.account_id().0)
+        .await?
+        .ok_or_else(|| {
+            LocalnetError::Chain(ChainError::NotRegistered {
+                netuid,
+                hotkey: hot.account_id().to_ss58(),
+            })
         })
-    })
 }
 
 async fn find_owned_subnet(
     client: &Subtensor,
     owner_hotkey: [u8; 32],
 ) -> Result<Option<u16>, LocalnetError> {
-    for netuid in 1..64u16 {
-        if client.subnet_exists(netuid).await?
-            && client.subnet_owner_hotkey(netuid).await? == Some(owner_hotkey)
-        {
-            return Ok(Some(netuid));
-        }
-    }
-    Ok(None)
+    let netuids: Vec<u16> = (1..64).collect();
+    let owned = try_join_all(netuids.iter().map(|&netuid| async move {
+        Ok::<_, LocalnetError>(
+            client.subnet_exists(netuid).await?
+                && client.subnet_owner_hotkey(netuid).await? == Some(owner_hotkey),
+        )
+    }))
+    .await?;
+    Ok(netuids
+        .into_iter()
+        .zip(owned)
+        .find_map(|(n, mine)| mine.then_some(n)))
 }
 
 /// `localnet up`: reuses a running chain from the state file, or starts one; then bootstraps.

@@ -25,9 +25,12 @@ pub struct Roster {
 pub trait Network: Send {
     /// The current roster (may re-read the chain).
     fn roster(&mut self) -> BoxFuture<'_, Result<Roster, String>>;
-    /// Called after every round, with the state already saved: sets weights when they are due
-    /// and records the block in `state`. Errors are logged, never fatal.
+    /// Called after every round, with the state already saved: starts setting weights when they
+    /// are due (in the background, so the next round need not wait for a block) and records in
+    /// `state` the block of a setting that has finished. Errors are logged, never fatal.
     fn after_round<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()>;
+    /// Called once when the loop ends: waits for a weights setting still in flight.
+    fn finish<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()>;
 }
 
 /// Offline: exactly these miners, no chain.
@@ -46,6 +49,10 @@ impl Network for FixedMiners {
     fn after_round<'a>(&'a mut self, _state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
+
+    fn finish<'a>(&'a mut self, _state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// On-chain settings.
@@ -62,12 +69,16 @@ pub struct ChainConfig {
     pub version_key: u64,
 }
 
+/// A `set_weights` running in the background; yields the block it landed by.
+type WeightsTask = tokio::task::JoinHandle<Result<u64, ChainError>>;
+
 /// The validator on the subtensor chain.
 pub struct ChainNetwork {
     client: Arc<Subtensor>,
     hotkey: Arc<Keypair>,
     config: ChainConfig,
     metagraph: Option<(Metagraph, Instant)>,
+    setting: Option<WeightsTask>,
 }
 
 impl ChainNetwork {
@@ -78,6 +89,7 @@ impl ChainNetwork {
             hotkey,
             config,
             metagraph: None,
+            setting: None,
         }
     }
 
@@ -99,9 +111,13 @@ impl ChainNetwork {
         }
     }
 
-    /// Sets weights from the EMAs when a tempo (and the rate limit) has passed since the last
-    /// successful setting.
-    async fn maybe_set_weights(&mut self, state: &mut ScoreState) -> Result<(), ChainError> {
+    /// Starts setting weights from the EMAs when a tempo (and the rate limit) has passed since
+    /// the last successful setting and none is in flight.
+    async fn maybe_set_weights(&mut self, state: &ScoreState) -> Result<(), ChainError> {
+        if self.setting.is_some() {
+            tracing::debug!("the last weights setting is still in flight");
+            return Ok(());
+        }
         let netuid = self.config.netuid;
         let hp = self.client.hyperparameters(netuid).await?;
         let block = self.client.current_block().await?;
@@ -126,29 +142,41 @@ impl ChainNetwork {
             hp.min_allowed_weights,
             hp.max_weight_limit,
         )?;
-        let submitted = self
-            .client
-            .set_weights(
-                self.hotkey.as_ref(),
+        let (client, hotkey) = (self.client.clone(), self.hotkey.clone());
+        let version_key = self.config.version_key;
+        self.setting = Some(tokio::spawn(async move {
+            let submitted = client
+                .set_weights(hotkey.as_ref(), netuid, &uids, &weights, version_key)
+                .await?;
+            let at = client.current_block().await.unwrap_or(block);
+            tracing::info!(
                 netuid,
-                &uids,
-                &weights,
-                self.config.version_key,
-            )
-            .await?;
-        let at = self.client.current_block().await.unwrap_or(block);
-        state.last_weights_block = Some(at);
-        tracing::info!(
-            netuid,
-            block = at,
-            miners = submitted.uids.len(),
-            version_key = submitted.version_key,
-            weights = ?submitted.uids.iter().zip(&submitted.values).collect::<Vec<_>>(),
-            "weights set"
-        );
-        metrics::counter!("validator_weights_set_total").increment(1);
-        metrics::gauge!("validator_last_weights_block").set(at as f64);
+                block = at,
+                miners = submitted.uids.len(),
+                version_key = submitted.version_key,
+                weights = ?submitted.uids.iter().zip(&submitted.values).collect::<Vec<_>>(),
+                "weights set"
+            );
+            metrics::counter!("validator_weights_set_total").increment(1);
+            metrics::gauge!("validator_last_weights_block").set(at as f64);
+            Ok(at)
+        }));
         Ok(())
+    }
+
+    /// Records a finished weights setting in `state`; with `wait`, waits for one in flight.
+    async fn collect_weights(&mut self, state: &mut ScoreState, wait: bool) {
+        let Some(task) = self.setting.take_if(|t| wait || t.is_finished()) else {
+            return;
+        };
+        match task.await {
+            Ok(Ok(block)) => state.last_weights_block = Some(block),
+            Ok(Err(e)) => {
+                tracing::warn!(netuid = self.config.netuid, "setting weights failed: {e}");
+                metrics::counter!("validator_weights_errors_total").increment(1);
+            }
+            Err(e) => tracing::error!("the weights task failed: {e}"),
+        }
     }
 }
 
@@ -204,10 +232,15 @@ impl Network for ChainNetwork {
 
     fn after_round<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            self.collect_weights(state, false).await;
             if let Err(e) = self.maybe_set_weights(state).await {
                 tracing::warn!(netuid = self.config.netuid, "setting weights failed: {e}");
                 metrics::counter!("validator_weights_errors_total").increment(1);
             }
         })
+    }
+
+    fn finish<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
+        Box::pin(self.collect_weights(state, true))
     }
 }

@@ -157,6 +157,8 @@ pub async fn run_rounds(
             _ = &mut shutdown => break,
         }
     }
+    network.finish(&mut state).await;
+    state.save(&config.state_path)?;
     Ok(state)
 }
 
