@@ -348,9 +348,11 @@ async fn honest_engines_rank_by_quality_and_every_cheat_scores_far_below() {
             .unwrap_or(0.0)
     };
 
-    // 1. The honest engines on all 20 prompts: ranked by quality.
+    // 1. The honest engines on the first 14 prompts: ranked by quality. (Engines and scoring are
+    // deterministic, so the ladder is too; 14 keep the test within the suite's time budget.)
+    const LADDER_ROUNDS: u64 = 14;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = loop_config(dir.path(), PROMPTS.len() as u64, timeout);
+    let config = loop_config(dir.path(), LADDER_ROUNDS, timeout);
     let honest_targets: Vec<Target> = fleet
         .targets
         .iter()
@@ -359,14 +361,13 @@ async fn honest_engines_rank_by_quality_and_every_cheat_scores_far_below() {
         .collect();
     let judge = Arc::new(ScoringJudge::new(scorer.clone(), []));
     let state = run(&config, judge, &honest_targets, 0).await;
-    assert_eq!(state.rounds, PROMPTS.len() as u64);
+    assert_eq!(state.rounds, LADDER_ROUNDS);
     let means: Vec<String> = honest
         .iter()
         .map(|n| format!("{n}: {:.3}", mean(&state, n)))
         .collect();
     eprintln!(
-        "mean reward over {} prompts: {}",
-        PROMPTS.len(),
+        "mean reward over {LADDER_ROUNDS} prompts: {}",
         means.join(", ")
     );
     let (piper, festival, espeak) = (
@@ -381,7 +382,7 @@ async fn honest_engines_rank_by_quality_and_every_cheat_scores_far_below() {
     assert!(espeak > 0.15, "honest speech earns: {means:?}");
 
     // 2. Everyone, cheats included, for a few rounds on the same validator state.
-    let rounds = 5;
+    let rounds = 4;
     let config = loop_config(dir.path(), rounds, timeout);
     let judge = Arc::new(ScoringJudge::new(
         scorer.clone(),
