@@ -60,7 +60,7 @@ fn start_miner(chain: &[String], wallet: &str, model: &str, ip: &str, log: &Path
                 "--axon.port",
                 &port,
             ])
-            .args(["--neuron.sync_interval", "3"])
+            .args(["--neuron.sync_interval", "2"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -142,7 +142,7 @@ async fn validator_scores_miners_from_the_metagraph_and_the_chain_rewards_them()
     let out = Command::new(bin())
         .arg("validator")
         .args(&chain)
-        .args(["--wallet.name", "validator", "--rounds", "2"])
+        .args(["--wallet.name", "validator", "--rounds", "3"])
         .args(["--neuron.round_interval", "0", "--neuron.timeout", "30"])
         .arg("--state.path")
         .arg(dir.path().join("state.json"))
