@@ -8,6 +8,7 @@
 //! (`audiosubnet models fetch <name>`) when a file is missing or corrupt.
 
 mod fetch;
+pub mod hub;
 mod manifest;
 mod store;
 
@@ -51,6 +52,34 @@ pub enum ModelError {
         expected: String,
         /// Found sha256 (hex), or a size note.
         actual: String,
+    },
+    /// A Hugging Face model is not in the hub cache.
+    #[error(
+        "model `{repo}` (revision {revision}) is not in the Hugging Face cache {}; download it where \
+         the hub is reachable (`huggingface-cli download {repo}`) and copy the cache here, or pass \
+         --model.path DIR with its files",
+        searched.display()
+    )]
+    HubMissing {
+        /// `org/name`.
+        repo: String,
+        /// The revision looked for.
+        revision: String,
+        /// The cache searched.
+        searched: PathBuf,
+    },
+    /// A Hugging Face model directory lacks files.
+    #[error(
+        "model `{repo}` in {} lacks {missing}; point --model.path at a full download of the repo",
+        dir.display()
+    )]
+    HubIncomplete {
+        /// `org/name`.
+        repo: String,
+        /// The directory checked.
+        dir: PathBuf,
+        /// The missing files, comma separated.
+        missing: String,
     },
     /// Neither `AUDIOSUBNET_HOME` nor a home directory is known.
     #[error("cannot find a cache directory: set AUDIOSUBNET_HOME")]
