@@ -12,6 +12,7 @@ use audiosubnet_miner::{
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +28,17 @@ pub(crate) struct MinerArgs {
     /// The subnet to mine on.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
-    /// Speech engine: piper (alias en_US-joe-medium), festival, flite, espeak. The seed's
-    /// microsoft/speecht5_tts, facebook/mms-tts-eng and suno/bark are recognised but not yet
-    /// available in this build. `silence` is a deliberately useless engine for demos.
+    /// Speech engine: piper (alias en_US-joe-medium), festival, flite, espeak,
+    /// facebook/mms-tts-eng (from the Hugging Face cache or --model.path), vits (any VitsModel
+    /// checkpoint in --model.path). The seed's microsoft/speecht5_tts and suno/bark are
+    /// recognised but not yet available in this build. `silence` is a deliberately useless
+    /// engine for demos.
     #[arg(long, default_value = "piper")]
     model: String,
+    /// Checkpoint directory for Hugging Face models (config.json, vocab.json, weights); by
+    /// default they are looked up in the Hugging Face cache.
+    #[arg(long = "model.path")]
+    model_path: Option<PathBuf>,
     /// Where neural engines run: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -107,6 +114,7 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         device: args.device,
         max_chars: args.max_chars,
         intra_threads: args.intra_threads,
+        model_path: args.model_path.clone(),
         ..Default::default()
     };
     let pool_config = PoolConfig {

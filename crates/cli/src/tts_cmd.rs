@@ -13,9 +13,13 @@ use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool, load_eng
 /// Synthesise one text to a 16-bit PCM WAV file, or serve an OpenAI-compatible speech endpoint.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TtsArgs {
-    /// Engine: piper (alias en_US-joe-medium), festival, flite, espeak.
+    /// Engine: piper (alias en_US-joe-medium), festival, flite, espeak, facebook/mms-tts-eng,
+    /// vits (with --model.path).
     #[arg(long, default_value = "piper")]
     model: String,
+    /// Checkpoint directory for Hugging Face models; default: the Hugging Face cache.
+    #[arg(long = "model.path")]
+    model_path: Option<PathBuf>,
     /// The text to speak.
     #[arg(long, required_unless_present = "serve")]
     text: Option<String>,
@@ -51,6 +55,7 @@ pub(crate) fn run(args: TtsArgs) -> Result<()> {
     let opts = EngineOptions {
         device: args.device,
         max_chars: args.max_chars,
+        model_path: args.model_path.clone(),
         ..EngineOptions::default()
     };
     let (Some(text), Some(out)) = (args.text.as_deref(), args.out.as_ref()) else {

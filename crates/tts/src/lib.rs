@@ -9,6 +9,7 @@
 mod classic;
 mod espeak;
 mod espeak_ffi;
+mod mms;
 mod piper;
 mod pool;
 pub mod text;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 pub use classic::{FestivalEngine, FliteEngine};
 pub use espeak::EspeakEngine;
+pub use mms::{MMS_TTS_ENG, MmsEngine};
 pub use piper::{PiperEngine, PiperScales};
 pub use pool::{Overloaded, PoolConfig, SynthesisPool};
 
@@ -102,7 +104,7 @@ pub enum TtsError {
     },
     /// A known model name that this build cannot run yet.
     #[error(
-        "model `{name}` is not yet available in this build (planned); use --model piper|festival|flite|espeak"
+        "model `{name}` is not yet available in this build (planned); use --model piper|festival|flite|espeak|facebook/mms-tts-eng"
     )]
     NotYetAvailable {
         /// The name asked for.
@@ -227,6 +229,9 @@ pub struct EngineOptions {
     pub intra_threads: usize,
     /// Piper sampling parameters.
     pub piper: PiperScales,
+    /// A local checkpoint directory for Hugging Face models (`--model.path`); by default they
+    /// are looked up in the Hugging Face cache.
+    pub model_path: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -239,6 +244,7 @@ impl Default for EngineOptions {
             ort_library: None,
             intra_threads: 0,
             piper: PiperScales::default(),
+            model_path: None,
         }
     }
 }
@@ -253,15 +259,17 @@ impl EngineOptions {
 }
 
 /// Engine names accepted by [`load_engine`] (aliases not included).
-pub const ENGINE_NAMES: &[&str] = &["piper", "festival", "flite", "espeak"];
+pub const ENGINE_NAMES: &[&str] = &[
+    "piper",
+    "festival",
+    "flite",
+    "espeak",
+    "facebook/mms-tts-eng",
+    "vits",
+];
 
 /// Model names of the original subnet that are recognised but not built yet.
-pub const PLANNED_MODELS: &[&str] = &[
-    "microsoft/speecht5_tts",
-    "facebook/mms-tts-eng",
-    "suno/bark",
-    "suno/bark-small",
-];
+pub const PLANNED_MODELS: &[&str] = &["microsoft/speecht5_tts", "suno/bark", "suno/bark-small"];
 
 /// Engine names accepted by [`load_engine`].
 pub fn engine_names() -> &'static [&'static str] {
@@ -294,6 +302,21 @@ pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEng
         "espeak" | "espeak-ng" => {
             cpu_only(name)?;
             Ok(Box::new(EspeakEngine::new(opts)?))
+        }
+        "facebook/mms-tts-eng" | "mms-tts-eng" => {
+            Ok(Box::new(MmsEngine::load(name, &MMS_TTS_ENG, opts)?))
+        }
+        // Any VitsModel checkpoint in the MMS layout, e.g. another language's MMS-TTS.
+        "vits" => {
+            if opts.model_path.is_none() {
+                return Err(TtsError::EngineUnavailable {
+                    engine: name.to_owned(),
+                    reason: "--model.path DIR is required: a VitsModel checkpoint directory \
+                             (config.json, vocab.json, model.safetensors)"
+                        .to_owned(),
+                });
+            }
+            Ok(Box::new(MmsEngine::load(name, &MMS_TTS_ENG, opts)?))
         }
         "silence" => Ok(Box::new(SilenceEngine)),
         n if PLANNED_MODELS.contains(&n) => Err(TtsError::NotYetAvailable { name: n.to_owned() }),
@@ -391,6 +414,25 @@ mod tests {
             );
             assert!(msg.contains("--model piper|festival|flite|espeak"), "{msg}");
         }
+        // MMS without a checkpoint: an error naming the fix, not a crash or a download.
+        let empty = tempfile::tempdir().expect("tempdir");
+        let opts = EngineOptions {
+            model_path: Some(empty.path().to_owned()),
+            ..EngineOptions::default()
+        };
+        let msg = load_engine("facebook/mms-tts-eng", &opts)
+            .err()
+            .expect("no checkpoint")
+            .to_string();
+        assert!(
+            msg.contains("config.json") && msg.contains("--model.path"),
+            "{msg}"
+        );
+        let msg = load_engine("vits", &EngineOptions::default())
+            .err()
+            .expect("no path")
+            .to_string();
+        assert!(msg.contains("--model.path DIR is required"), "{msg}");
         let err = load_engine("wavenet", &opts).err().unwrap();
         assert!(matches!(err, TtsError::UnknownEngine { .. }), "{err}");
         assert!(engine_names().contains(&"piper"));
