@@ -2,7 +2,9 @@
 //! are on this machine. A directory given with `--model.path` wins; otherwise the standard hub
 //! cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`) is searched for
 //! the repo at its revision, in the layout `huggingface-cli download` and `transformers` write
-//! (`models--<org>--<name>/refs/<revision>` naming a `snapshots/<commit>/` directory).
+//! (`models--<org>--<name>/refs/<revision>` naming a `snapshots/<commit>/` directory). A repo not
+//! in the cache is downloaded into it with the `hf-hub` crate (progress bars on the terminal;
+//! `$HF_ENDPOINT` is honoured), unless `$HF_HUB_OFFLINE` is set.
 
 use std::path::{Path, PathBuf};
 
@@ -57,13 +59,10 @@ impl HubModel {
             Some(dir) => dir.to_path_buf(),
             None => {
                 let cache = hub_cache_dir().ok_or(ModelError::NoHomeDir)?;
-                cached_snapshot(&cache, self.repo, self.revision).ok_or_else(|| {
-                    ModelError::HubMissing {
-                        repo: self.repo.into(),
-                        revision: self.revision.into(),
-                        searched: cache,
-                    }
-                })?
+                match cached_snapshot(&cache, self.repo, self.revision) {
+                    Some(dir) => dir,
+                    None => self.download(&cache)?,
+                }
             }
         };
         let missing: Vec<&str> = self
@@ -86,6 +85,70 @@ impl HubModel {
                 missing: missing.join(", "),
             })
         }
+    }
+
+    /// Downloads the repo's files at `revision` into the hub cache `cache`; returns the snapshot
+    /// directory. Refused when `$HF_HUB_OFFLINE` is set; a failure names what was tried.
+    pub fn download(&self, cache: &Path) -> Result<PathBuf, ModelError> {
+        self.download_from(cache, None)
+    }
+
+    /// [`HubModel::download`] from `endpoint` instead of `$HF_ENDPOINT` or the public hub.
+    pub fn download_from(
+        &self,
+        cache: &Path,
+        endpoint: Option<&str>,
+    ) -> Result<PathBuf, ModelError> {
+        let missing = |reason: String| ModelError::HubMissing {
+            repo: self.repo.into(),
+            revision: self.revision.into(),
+            searched: cache.to_path_buf(),
+            reason,
+        };
+        if std::env::var_os("HF_HUB_OFFLINE").is_some_and(|v| !v.is_empty() && v != "0") {
+            return Err(missing(
+                "HF_HUB_OFFLINE is set, so nothing was downloaded".into(),
+            ));
+        }
+        // from_env: $HF_ENDPOINT and the token of $HF_HOME.
+        let mut builder = hf_hub::api::sync::ApiBuilder::from_env()
+            .with_cache_dir(cache.to_path_buf())
+            .with_progress(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        if let Some(endpoint) = endpoint {
+            builder = builder.with_endpoint(endpoint.to_owned());
+        }
+        let api = builder
+            .build()
+            .map_err(|e| missing(format!("cannot start the download client: {e}")))?;
+        let repo = api.repo(hf_hub::Repo::with_revision(
+            self.repo.into(),
+            hf_hub::RepoType::Model,
+            self.revision.into(),
+        ));
+        tracing::info!(repo = self.repo, revision = self.revision, cache = %cache.display(), "downloading from the Hugging Face Hub");
+        let mut snapshot = None;
+        for file in self.required {
+            let path = repo
+                .get(file)
+                .map_err(|e| missing(format!("downloading {file} failed: {e}")))?;
+            snapshot = path.parent().map(Path::to_path_buf);
+        }
+        // The first weights file the repo has.
+        let mut errors = Vec::new();
+        for file in self.weights {
+            match repo.get(file) {
+                Ok(path) => {
+                    snapshot = path.parent().map(Path::to_path_buf);
+                    errors.clear();
+                    break;
+                }
+                Err(e) => errors.push(format!("{file}: {e}")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(missing(format!("no weights file: {}", errors.join("; "))));
+        }
+        snapshot.ok_or_else(|| missing("the repo has no files to fetch".into()))
     }
 
     /// The first weights file present in `dir`.
@@ -154,6 +217,102 @@ mod tests {
         assert_eq!(
             TINY.weights_in(dir.path()),
             Some(dir.path().join("pytorch_model.bin"))
+        );
+    }
+
+    /// A stand-in for the hub's `resolve` endpoint on loopback: the headers `hf-hub` reads
+    /// (`x-repo-commit`, `etag`, `content-range`) and ranged bodies.
+    fn fake_hub(files: Vec<(&'static str, Vec<u8>)>, commit: &'static str) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let mut start = 0usize;
+                let mut end = None;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(r) = h.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                        let (a, b) = r.trim().split_once('-').unwrap_or(("0", ""));
+                        start = a.parse().unwrap_or(0);
+                        end = b.parse::<usize>().ok();
+                    }
+                }
+                let mut out = stream;
+                let prefix = "/facebook/mms-tts-eng/resolve/main/";
+                let file = path
+                    .strip_prefix(prefix)
+                    .and_then(|f| files.iter().find(|(name, _)| *name == f));
+                let Some((name, body)) = file else {
+                    let _ = out.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
+                };
+                let last = end.unwrap_or(body.len() - 1).min(body.len() - 1);
+                let chunk = &body[start.min(body.len())..=last];
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\nx-repo-commit: {commit}\r\netag: \"etag-{name}\"\r\n\
+                     content-range: bytes {start}-{last}/{}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len(),
+                    chunk.len()
+                );
+                let _ = out.write_all(head.as_bytes());
+                let _ = out.write_all(chunk);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn a_missing_repo_is_downloaded_into_the_cache_layout_and_found_there_next_time() {
+        let commit = "89abcdef0123456789abcdef0123456789abcdef";
+        let weights: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let endpoint = fake_hub(
+            vec![
+                ("config.json", b"{\"model_type\": \"vits\"}".to_vec()),
+                ("vocab.json", b"{\"a\": 1}".to_vec()),
+                ("model.safetensors", weights.clone()),
+            ],
+            commit,
+        );
+        let cache = tempfile::tempdir().expect("tempdir");
+        assert_eq!(cached_snapshot(cache.path(), TINY.repo, "main"), None);
+        let dir = TINY
+            .download_from(cache.path(), Some(&endpoint))
+            .expect("download");
+        // The standard layout: refs/main names the snapshot that holds the files.
+        assert_eq!(
+            cached_snapshot(cache.path(), TINY.repo, "main"),
+            Some(dir.clone())
+        );
+        assert!(dir.ends_with(commit), "{}", dir.display());
+        assert_eq!(
+            std::fs::read(dir.join("model.safetensors")).expect("weights"),
+            weights
+        );
+        assert_eq!(TINY.resolve(Some(&dir)).expect("complete"), dir);
+
+        // A repo without the files: the error says what failed.
+        let empty = fake_hub(Vec::new(), commit);
+        let other = tempfile::tempdir().expect("tempdir");
+        let msg = TINY
+            .download_from(other.path(), Some(&empty))
+            .expect_err("nothing to download")
+            .to_string();
+        assert!(msg.contains("downloading config.json failed"), "{msg}");
+        assert!(
+            msg.contains("huggingface-cli download facebook/mms-tts-eng"),
+            "{msg}"
         );
     }
 }

@@ -55,9 +55,9 @@ pub enum ModelError {
     },
     /// A Hugging Face model is not in the hub cache.
     #[error(
-        "model `{repo}` (revision {revision}) is not in the Hugging Face cache {}; download it where \
-         the hub is reachable (`huggingface-cli download {repo}`) and copy the cache here, or pass \
-         --model.path DIR with its files",
+        "model `{repo}` (revision {revision}) is not in the Hugging Face cache {} and could not be \
+         downloaded ({reason}); download it where the hub is reachable (`huggingface-cli download \
+         {repo}`) and copy the cache here, or pass --model.path DIR with its files",
         searched.display()
     )]
     HubMissing {
@@ -67,6 +67,8 @@ pub enum ModelError {
         revision: String,
         /// The cache searched.
         searched: PathBuf,
+        /// Why the download did not happen.
+        reason: String,
     },
     /// A Hugging Face model directory lacks files.
     #[error(
