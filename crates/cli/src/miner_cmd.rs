@@ -28,17 +28,23 @@ pub(crate) struct MinerArgs {
     /// The subnet to mine on.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
-    /// Speech engine: piper (alias en_US-joe-medium), festival, flite, espeak,
-    /// facebook/mms-tts-eng (from the Hugging Face cache or --model.path), vits (any VitsModel
-    /// checkpoint in --model.path). The seed's microsoft/speecht5_tts and suno/bark are
-    /// recognised but not yet available in this build. `silence` is a deliberately useless
-    /// engine for demos.
+    /// Speech engine: piper (alias en_US-joe-medium), festival, flite, espeak, and the seed's
+    /// Hugging Face models (from the Hugging Face cache, downloaded when missing, or
+    /// --model.path): microsoft/speecht5_tts, facebook/mms-tts-eng, suno/bark, suno/bark-small;
+    /// vits runs any VitsModel checkpoint in --model.path. `silence` is a deliberately useless engine for demos.
     #[arg(long, default_value = "piper")]
     model: String,
     /// Checkpoint directory for Hugging Face models (config.json, vocab.json, weights); by
     /// default they are looked up in the Hugging Face cache.
     #[arg(long = "model.path")]
     model_path: Option<PathBuf>,
+    /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
+    #[arg(long = "model.vocoder_path")]
+    vocoder_path: Option<PathBuf>,
+    /// The voice: for SpeechT5 a 512-value x-vector file (.npy or raw f32; default: the zero
+    /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
+    #[arg(long = "model.speaker")]
+    speaker_path: Option<PathBuf>,
     /// Where neural engines run: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -115,6 +121,8 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         max_chars: args.max_chars,
         intra_threads: args.intra_threads,
         model_path: args.model_path.clone(),
+        vocoder_path: args.vocoder_path.clone(),
+        speaker_path: args.speaker_path.clone(),
         ..Default::default()
     };
     let pool_config = PoolConfig {

@@ -13,13 +13,20 @@ use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool, load_eng
 /// Synthesise one text to a 16-bit PCM WAV file, or serve an OpenAI-compatible speech endpoint.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TtsArgs {
-    /// Engine: piper (alias en_US-joe-medium), festival, flite, espeak, facebook/mms-tts-eng,
-    /// vits (with --model.path).
+    /// Engine: piper (alias en_US-joe-medium), festival, flite, espeak, microsoft/speecht5_tts,
+    /// facebook/mms-tts-eng, suno/bark, suno/bark-small, vits (with --model.path).
     #[arg(long, default_value = "piper")]
     model: String,
     /// Checkpoint directory for Hugging Face models; default: the Hugging Face cache.
     #[arg(long = "model.path")]
     model_path: Option<PathBuf>,
+    /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
+    #[arg(long = "model.vocoder_path")]
+    vocoder_path: Option<PathBuf>,
+    /// The voice: for SpeechT5 a 512-value x-vector file (.npy or raw f32; default: the zero
+    /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
+    #[arg(long = "model.speaker")]
+    speaker_path: Option<PathBuf>,
     /// The text to speak.
     #[arg(long, required_unless_present = "serve")]
     text: Option<String>,
@@ -56,6 +63,8 @@ pub(crate) fn run(args: TtsArgs) -> Result<()> {
         device: args.device,
         max_chars: args.max_chars,
         model_path: args.model_path.clone(),
+        vocoder_path: args.vocoder_path.clone(),
+        speaker_path: args.speaker_path.clone(),
         ..EngineOptions::default()
     };
     let (Some(text), Some(out)) = (args.text.as_deref(), args.out.as_ref()) else {

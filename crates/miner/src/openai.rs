@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use audiosubnet_tts::{ENGINE_NAMES, PLANNED_MODELS, Speech, SynthesisPool};
+use audiosubnet_tts::{ENGINE_NAMES, Speech, SynthesisPool};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -191,7 +191,7 @@ fn check_model(model: Option<&str>, engine: &str) -> Result<(), ApiError> {
         "espeak-ng" => "espeak",
         m => m,
     };
-    let ours = ENGINE_NAMES.contains(&canonical) || PLANNED_MODELS.contains(&canonical);
+    let ours = ENGINE_NAMES.contains(&canonical);
     if ours && canonical != engine {
         return Err(ApiError::invalid(
             Some("model"),

@@ -6,23 +6,27 @@
 //! Engines take raw prompt text; they normalise it, split it into sentences, synthesise each and
 //! join them with a short pause.
 
+mod bark;
 mod classic;
 mod espeak;
 mod espeak_ffi;
 mod mms;
 mod piper;
 mod pool;
+mod speecht5;
 pub mod text;
 mod wav;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use bark::{BarkEngine, SUNO_BARK, SUNO_BARK_SMALL};
 pub use classic::{FestivalEngine, FliteEngine};
 pub use espeak::EspeakEngine;
 pub use mms::{MMS_TTS_ENG, MmsEngine};
 pub use piper::{PiperEngine, PiperScales};
 pub use pool::{Overloaded, PoolConfig, SynthesisPool};
+pub use speecht5::{SPEECHT5_HIFIGAN, SPEECHT5_TTS, SpeechT5Engine};
 
 /// Mono audio, f32 samples in [-1, 1].
 #[derive(Debug, Clone, PartialEq)]
@@ -99,14 +103,6 @@ pub enum TtsError {
     /// No engine has this name.
     #[error("unknown model `{name}`; use --model {}", ENGINE_NAMES.join("|"))]
     UnknownEngine {
-        /// The name asked for.
-        name: String,
-    },
-    /// A known model name that this build cannot run yet.
-    #[error(
-        "model `{name}` is not yet available in this build (planned); use --model piper|festival|flite|espeak|facebook/mms-tts-eng"
-    )]
-    NotYetAvailable {
         /// The name asked for.
         name: String,
     },
@@ -232,6 +228,12 @@ pub struct EngineOptions {
     /// A local checkpoint directory for Hugging Face models (`--model.path`); by default they
     /// are looked up in the Hugging Face cache.
     pub model_path: Option<PathBuf>,
+    /// SpeechT5's vocoder checkpoint directory (`--model.vocoder_path`); default: the cache's
+    /// `microsoft/speecht5_hifigan`.
+    pub vocoder_path: Option<PathBuf>,
+    /// The voice (`--model.speaker`): SpeechT5's x-vector file (default: the zero vector), or a
+    /// Bark preset (`.npz` file or a name such as `v2/en_speaker_6`; default: Bark's choice).
+    pub speaker_path: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -245,6 +247,8 @@ impl Default for EngineOptions {
             intra_threads: 0,
             piper: PiperScales::default(),
             model_path: None,
+            vocoder_path: None,
+            speaker_path: None,
         }
     }
 }
@@ -264,12 +268,12 @@ pub const ENGINE_NAMES: &[&str] = &[
     "festival",
     "flite",
     "espeak",
+    "microsoft/speecht5_tts",
     "facebook/mms-tts-eng",
+    "suno/bark",
+    "suno/bark-small",
     "vits",
 ];
-
-/// Model names of the original subnet that are recognised but not built yet.
-pub const PLANNED_MODELS: &[&str] = &["microsoft/speecht5_tts", "suno/bark", "suno/bark-small"];
 
 /// Engine names accepted by [`load_engine`].
 pub fn engine_names() -> &'static [&'static str] {
@@ -303,6 +307,11 @@ pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEng
             cpu_only(name)?;
             Ok(Box::new(EspeakEngine::new(opts)?))
         }
+        "suno/bark" | "bark" => Ok(Box::new(BarkEngine::load(name, &SUNO_BARK, opts)?)),
+        "suno/bark-small" | "bark-small" => {
+            Ok(Box::new(BarkEngine::load(name, &SUNO_BARK_SMALL, opts)?))
+        }
+        "microsoft/speecht5_tts" | "speecht5" => Ok(Box::new(SpeechT5Engine::load(name, opts)?)),
         "facebook/mms-tts-eng" | "mms-tts-eng" => {
             Ok(Box::new(MmsEngine::load(name, &MMS_TTS_ENG, opts)?))
         }
@@ -319,7 +328,6 @@ pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEng
             Ok(Box::new(MmsEngine::load(name, &MMS_TTS_ENG, opts)?))
         }
         "silence" => Ok(Box::new(SilenceEngine)),
-        n if PLANNED_MODELS.contains(&n) => Err(TtsError::NotYetAvailable { name: n.to_owned() }),
         n => Err(TtsError::UnknownEngine { name: n.to_owned() }),
     }
 }
@@ -402,18 +410,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn planned_and_unknown_names() {
-        let opts = EngineOptions::default();
-        for name in PLANNED_MODELS {
-            let err = load_engine(name, &opts).err().unwrap();
-            assert!(matches!(err, TtsError::NotYetAvailable { .. }));
-            let msg = err.to_string();
-            assert!(
-                msg.contains("is not yet available in this build (planned)"),
-                "{msg}"
-            );
-            assert!(msg.contains("--model piper|festival|flite|espeak"), "{msg}");
-        }
+    fn hub_models_without_checkpoints_and_unknown_names() {
         // MMS without a checkpoint: an error naming the fix, not a crash or a download.
         let empty = tempfile::tempdir().expect("tempdir");
         let opts = EngineOptions {

@@ -31,16 +31,7 @@ impl MmsEngine {
     /// and speaks one short sentence, so the first prompt does not pay for warm-up.
     pub fn load(name: &str, model: &HubModel, opts: &EngineOptions) -> Result<Self, TtsError> {
         let dir = model.resolve(opts.model_path.as_deref())?;
-        let device = match opts.device {
-            Device::Cpu => candle_core::Device::Cpu,
-            Device::Cuda => {
-                candle_core::Device::new_cuda(0).map_err(|e| TtsError::DeviceUnavailable {
-                    engine: name.to_owned(),
-                    device: opts.device,
-                    reason: format!("{e} (CUDA needs a build with `--features cuda`)"),
-                })?
-            }
-        };
+        let device = candle_device(name, opts.device)?;
         let vits = Vits::load(&dir, &device).map_err(|e| TtsError::EngineUnavailable {
             engine: name.to_owned(),
             reason: format!("cannot load the checkpoint in {}: {e}", dir.display()),
@@ -53,6 +44,18 @@ impl MmsEngine {
         };
         engine.synthesize("Ready.")?;
         Ok(engine)
+    }
+}
+
+/// The candle device for `device`; CUDA needs a build with the `cuda` feature.
+pub(crate) fn candle_device(engine: &str, device: Device) -> Result<candle_core::Device, TtsError> {
+    match device {
+        Device::Cpu => Ok(candle_core::Device::Cpu),
+        Device::Cuda => candle_core::Device::new_cuda(0).map_err(|e| TtsError::DeviceUnavailable {
+            engine: engine.to_owned(),
+            device,
+            reason: format!("{e} (CUDA needs a build with `--features cuda`)"),
+        }),
     }
 }
 
