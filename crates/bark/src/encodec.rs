@@ -5,6 +5,7 @@
 //! candle-transformers' EnCodec cannot be reused: it pads with `replicate` where transformers
 //! reflects, and does not trim the transposed convolutions' padding, so its waveform differs.
 
+use audiosubnet_candle::conv_weight;
 use candle_core::{D, Device, Module, Tensor};
 use candle_nn::rnn::{LSTM, LSTMConfig, RNN};
 use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
@@ -16,15 +17,6 @@ enum Pad {
     Reflect,
     Constant,
     Replicate,
-}
-
-/// Weight norm (`weight_g` / `weight_v`, over every dimension but the first) folded into a plain
-/// weight of shape `shape`.
-fn weight_norm(vb: &VarBuilder, shape: (usize, usize, usize)) -> candle_core::Result<Tensor> {
-    let g = vb.get((shape.0, 1, 1), "weight_g")?;
-    let v = vb.get(shape, "weight_v")?;
-    let norm = v.sqr()?.sum_keepdim(2)?.sum_keepdim(1)?.sqrt()?;
-    v.broadcast_mul(&g.broadcast_div(&norm)?)
 }
 
 struct Conv {
@@ -45,7 +37,8 @@ impl Conv {
         dilation: usize,
     ) -> candle_core::Result<Self> {
         let vb = vb.pp("conv");
-        let weight = weight_norm(&vb, (out, inp, kernel))?;
+        // Weight-normed in the checkpoint, as weight_g / weight_v or parametrizations.
+        let weight = conv_weight(&vb, (out, inp, kernel))?;
         let bias = vb.get(out, "bias")?;
         let config = Conv1dConfig {
             dilation,
@@ -127,7 +120,7 @@ impl ConvTranspose {
         stride: usize,
     ) -> candle_core::Result<Self> {
         let vb = vb.pp("conv");
-        let weight = weight_norm(&vb, (inp, out, kernel))?;
+        let weight = conv_weight(&vb, (inp, out, kernel))?;
         let bias = vb.get(out, "bias")?;
         let config = ConvTranspose1dConfig {
             stride,

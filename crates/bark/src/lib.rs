@@ -23,11 +23,10 @@ mod generate;
 mod gpt;
 mod preset;
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use audiosubnet_candle::{CheckpointError, LoadOptions};
+use candle_core::Device;
 
 pub use crate::config::{BarkConfig, GenerationConfig};
 pub use crate::generate::{Decoding, GenerationOptions};
@@ -100,6 +99,18 @@ pub enum BarkError {
     Candle(#[from] candle_core::Error),
 }
 
+// Same variants, same messages: the shared loader's errors keep their meaning here.
+impl From<CheckpointError> for BarkError {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Io { path, source } => Self::Io { path, source },
+            CheckpointError::Json { path, source } => Self::Json { path, source },
+            CheckpointError::MissingWeights(dir) => Self::MissingWeights(dir),
+            CheckpointError::Weights { path, source } => Self::Weights { path, source },
+        }
+    }
+}
+
 /// A loaded Bark checkpoint with its tokenizer.
 pub struct Bark {
     config: BarkConfig,
@@ -148,7 +159,12 @@ impl Bark {
                 config.semantic_config.input_vocab_size
             )));
         }
-        let (vb, path) = var_builder(dir, device)?;
+        // The causal-mask buffers (`attn.bias`) are booleans candle cannot hold; the mask is
+        // rebuilt from positions.
+        let options = LoadOptions {
+            skip_suffixes: &[".attn.bias"],
+        };
+        let (vb, path) = audiosubnet_candle::var_builder(dir, device, &options)?;
         let weights = |source| BarkError::Weights {
             path: path.clone(),
             source,
@@ -361,97 +377,4 @@ impl Bark {
             &self.device,
         )
     }
-}
-
-/// transformers saves weight-normed convolutions either as `weight_g` / `weight_v` (the older
-/// checkpoints, suno/bark's) or as parametrizations (its current `save_pretrained`); the codec
-/// reads the former names.
-fn rename_weight_norm(tensors: HashMap<String, Tensor>) -> HashMap<String, Tensor> {
-    tensors
-        .into_iter()
-        .map(|(name, t)| {
-            let name = if let Some(stem) = name.strip_suffix("parametrizations.weight.original0") {
-                format!("{stem}weight_g")
-            } else if let Some(stem) = name.strip_suffix("parametrizations.weight.original1") {
-                format!("{stem}weight_v")
-            } else {
-                name
-            };
-            (name, t)
-        })
-        .collect()
-}
-
-/// Reads a safetensors file onto the CPU, leaving out the causal-mask buffers (`attn.bias`,
-/// booleans candle cannot hold; the mask is rebuilt from positions).
-fn load_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, BarkError> {
-    use candle_core::safetensors::Load;
-    let bytes = std::fs::read(path).map_err(|source| BarkError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let weights = |source| BarkError::Weights {
-        path: path.to_owned(),
-        source,
-    };
-    let file = candle_core::safetensors::SliceSafetensors::new(&bytes).map_err(weights)?;
-    let mut tensors = HashMap::new();
-    for (name, view) in file.tensors() {
-        if name.ends_with(".attn.bias") {
-            continue;
-        }
-        let tensor = view.load(&Device::Cpu).map_err(weights)?;
-        tensors.insert(name, tensor);
-    }
-    Ok(tensors)
-}
-
-/// Opens the checkpoint's weights, in f32 on `device`; also returns the file, for messages.
-fn var_builder(dir: &Path, device: &Device) -> Result<(VarBuilder<'static>, PathBuf), BarkError> {
-    let weights_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BarkError::Weights { path, source }
-    };
-    let single = dir.join("model.safetensors");
-    let index = dir.join("model.safetensors.index.json");
-    let bin = dir.join("pytorch_model.bin");
-    let (tensors, path) = if single.exists() {
-        // Read (not mmap: the workspace forbids unsafe code) onto the CPU; the VarBuilder moves
-        // each tensor to the device as it is taken.
-        (load_safetensors(&single)?, single)
-    } else if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|source| BarkError::Io {
-            path: index.clone(),
-            source,
-        })?;
-        let parsed: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| BarkError::Json {
-                path: index.clone(),
-                source,
-            })?;
-        let files: BTreeSet<&str> = parsed
-            .get("weight_map")
-            .and_then(serde_json::Value::as_object)
-            .map(|m| m.values().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        if files.is_empty() {
-            return Err(BarkError::MissingWeights(dir.to_owned()));
-        }
-        let mut tensors = HashMap::new();
-        for file in files {
-            let path = dir.join(file);
-            tensors.extend(load_safetensors(&path)?);
-        }
-        (tensors, index)
-    } else if bin.exists() {
-        let tensors: HashMap<String, Tensor> = candle_core::pickle::read_all(&bin)
-            .map_err(weights_err(&bin))?
-            .into_iter()
-            .collect();
-        (tensors, bin)
-    } else {
-        return Err(BarkError::MissingWeights(dir.to_owned()));
-    };
-    let tensors = rename_weight_norm(tensors);
-    Ok((VarBuilder::from_tensors(tensors, DType::F32, device), path))
 }

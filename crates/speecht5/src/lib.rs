@@ -16,7 +16,9 @@
 //!
 //! Scope: one sequence at a time, f32, text to speech only (no speech encoder). Modules:
 //! [`config`] (the two config.json), [`tokenizer`] (SpeechT5Tokenizer), [`speaker`] (x-vectors),
-//! and the network in `model` (encoder, decoder, postnet, generation loop) and `hifigan`.
+//! and the network in `model` (encoder, decoder, postnet, generation loop) and `hifigan` (the
+//! normalisation in front of the shared HiFi-GAN generator of `audiosubnet_candle`, which also
+//! loads the checkpoints and provides the weight-normed convolutions).
 
 pub mod config;
 mod hifigan;
@@ -25,11 +27,10 @@ mod model;
 pub mod speaker;
 pub mod tokenizer;
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use audiosubnet_candle::{CheckpointError, LoadOptions, var_builder};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 
 pub use crate::config::{HifiGanConfig, SpeechT5Config};
 pub use crate::model::{Generation, GenerationOptions};
@@ -95,6 +96,18 @@ pub enum SpeechT5Error {
     Candle(#[from] candle_core::Error),
 }
 
+// Same variants, same messages: the shared loader's errors keep their meaning here.
+impl From<CheckpointError> for SpeechT5Error {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Io { path, source } => Self::Io { path, source },
+            CheckpointError::Json { path, source } => Self::Json { path, source },
+            CheckpointError::MissingWeights(dir) => Self::MissingWeights(dir),
+            CheckpointError::Weights { path, source } => Self::Weights { path, source },
+        }
+    }
+}
+
 /// The vocoder alone: log-mel spectrogram to waveform.
 pub struct Vocoder {
     config: HifiGanConfig,
@@ -115,7 +128,7 @@ impl Vocoder {
     pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Self, SpeechT5Error> {
         let dir = dir.as_ref();
         let config = HifiGanConfig::from_file(&dir.join("config.json"))?;
-        let (vb, path) = var_builder(dir, device)?;
+        let (vb, path) = var_builder(dir, device, &LoadOptions::default())?;
         let net = hifigan::HifiGan::load(vb, &config)
             .map_err(|source| SpeechT5Error::Weights { path, source })?;
         Ok(Self {
@@ -186,7 +199,7 @@ impl SpeechT5 {
                 vocoder.config.model_in_dim, config.num_mel_bins
             )));
         }
-        let (vb, path) = var_builder(dir, device)?;
+        let (vb, path) = var_builder(dir, device, &LoadOptions::default())?;
         let model = model::Model::load(vb, &config, device).map_err(|e| match e {
             SpeechT5Error::Candle(source) => SpeechT5Error::Weights { path, source },
             other => other,
@@ -283,60 +296,4 @@ impl SpeechT5 {
         }
         self.model.encode(ids)
     }
-}
-
-/// Opens a checkpoint's weights, in f32 on `device`; also returns the file, for messages.
-fn var_builder(
-    dir: &Path,
-    device: &Device,
-) -> Result<(VarBuilder<'static>, PathBuf), SpeechT5Error> {
-    let weights_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| SpeechT5Error::Weights { path, source }
-    };
-    let single = dir.join("model.safetensors");
-    if single.exists() {
-        // Read (not mmap: the workspace forbids unsafe code) onto the CPU; the VarBuilder moves
-        // each tensor to the device as it is taken.
-        let tensors =
-            candle_core::safetensors::load(&single, &Device::Cpu).map_err(weights_err(&single))?;
-        return Ok((
-            VarBuilder::from_tensors(tensors, DType::F32, device),
-            single,
-        ));
-    }
-    let index = dir.join("model.safetensors.index.json");
-    if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|source| SpeechT5Error::Io {
-            path: index.clone(),
-            source,
-        })?;
-        let parsed: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| SpeechT5Error::Json {
-                path: index.clone(),
-                source,
-            })?;
-        let files: BTreeSet<&str> = parsed
-            .get("weight_map")
-            .and_then(serde_json::Value::as_object)
-            .map(|m| m.values().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        if files.is_empty() {
-            return Err(SpeechT5Error::MissingWeights(dir.to_owned()));
-        }
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        for file in files {
-            let path = dir.join(file);
-            let shard =
-                candle_core::safetensors::load(&path, &Device::Cpu).map_err(weights_err(&path))?;
-            tensors.extend(shard);
-        }
-        return Ok((VarBuilder::from_tensors(tensors, DType::F32, device), index));
-    }
-    let bin = dir.join("pytorch_model.bin");
-    if bin.exists() {
-        let vb = VarBuilder::from_pth(&bin, DType::F32, device).map_err(weights_err(&bin))?;
-        return Ok((vb, bin));
-    }
-    Err(SpeechT5Error::MissingWeights(dir.to_owned()))
 }

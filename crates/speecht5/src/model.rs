@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::SpeechT5Error;
 use crate::config::SpeechT5Config;
-use crate::layers::{self, Activation, Conv1d};
+use crate::layers::{self, Activation, Conv1d, ConvSpec};
 
 /// How generation runs and when it stops, as the arguments of transformers' `generate_speech`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -277,7 +277,7 @@ impl Model {
         c: &SpeechT5Config,
         device: &Device,
     ) -> Result<Self, SpeechT5Error> {
-        let act = Activation::from_name(&c.hidden_act)?;
+        let act = layers::activation(&c.hidden_act)?;
         Ok(Self::load_weights(vb, c, act, device)?)
     }
 
@@ -345,7 +345,12 @@ impl Model {
             };
             let l = post.pp(format!("layers.{i}"));
             let k = c.speech_decoder_postnet_kernel;
-            let conv = Conv1d::load(l.pp("conv"), c_in, c_out, k, (k - 1) / 2, 1, false)?;
+            let spec = ConvSpec {
+                padding: (k - 1) / 2,
+                bias: false,
+                ..ConvSpec::kernel(k)
+            };
+            let conv = Conv1d::load(l.pp("conv"), c_in, c_out, spec)?;
             let bn = l.pp("batch_norm");
             // Eval-mode batch norm folded into one scale and shift per channel, as PyTorch's
             // inference kernel does: scale = w / sqrt(var + eps), shift = b - mean * scale.

@@ -244,7 +244,7 @@ impl VitsConfig {
                 self.num_speakers
             )));
         }
-        crate::layers::Activation::from_name(&self.hidden_act)?;
+        crate::layers::activation(&self.hidden_act)?;
         Ok(())
     }
 }

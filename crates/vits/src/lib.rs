@@ -9,24 +9,23 @@
 //!
 //! Scope: single-speaker checkpoints with character vocabularies (no phonemizer, no uroman),
 //! one sequence at a time, f32. Modules: [`config`] (config.json), [`tokenizer`] (VitsTokenizer),
-//! and the network in `text_encoder`, `duration` (+ `spline`), `flow`, `hifigan`, tied together in
-//! `model`; `layers` has the shared convolutions and weight-norm handling.
+//! and the network in `text_encoder`, `duration` (+ `spline`), `flow`, tied together in `model`
+//! with the HiFi-GAN decoder of `audiosubnet_candle`, which also loads the checkpoint and
+//! provides the weight-normed convolutions; `layers` has the VITS-only building blocks.
 
 pub mod config;
 mod duration;
 mod flow;
-mod hifigan;
 mod layers;
 mod model;
 mod spline;
 mod text_encoder;
 pub mod tokenizer;
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use audiosubnet_candle::{CheckpointError, LoadOptions};
+use candle_core::Device;
 
 pub use crate::config::VitsConfig;
 pub use crate::model::{MAX_FRAMES, Noise, Stages, SynthesisOptions};
@@ -102,6 +101,18 @@ pub enum VitsError {
     Candle(#[from] candle_core::Error),
 }
 
+// Same variants, same messages: the shared loader's errors keep their meaning here.
+impl From<CheckpointError> for VitsError {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::Io { path, source } => Self::Io { path, source },
+            CheckpointError::Json { path, source } => Self::Json { path, source },
+            CheckpointError::MissingWeights(dir) => Self::MissingWeights(dir),
+            CheckpointError::Weights { path, source } => Self::Weights { path, source },
+        }
+    }
+}
+
 /// A loaded VITS checkpoint with its tokenizer.
 pub struct Vits {
     config: VitsConfig,
@@ -130,7 +141,7 @@ impl Vits {
                 config.vocab_size
             )));
         }
-        let (vb, path) = var_builder(dir, device)?;
+        let (vb, path) = audiosubnet_candle::var_builder(dir, device, &LoadOptions::default())?;
         let model = model::Model::load(vb, &config, device)
             .map_err(|source| VitsError::Weights { path, source })?;
         Ok(Self {
@@ -184,57 +195,4 @@ impl Vits {
     ) -> Result<Stages, VitsError> {
         self.model.forward(ids, options, noise)
     }
-}
-
-/// Opens the checkpoint's weights, in f32 on `device`; also returns the file, for messages.
-fn var_builder(dir: &Path, device: &Device) -> Result<(VarBuilder<'static>, PathBuf), VitsError> {
-    let weights_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| VitsError::Weights { path, source }
-    };
-    let single = dir.join("model.safetensors");
-    if single.exists() {
-        // Read (not mmap: the workspace forbids unsafe code) onto the CPU; the VarBuilder moves
-        // each tensor to the device as it is taken.
-        let tensors =
-            candle_core::safetensors::load(&single, &Device::Cpu).map_err(weights_err(&single))?;
-        return Ok((
-            VarBuilder::from_tensors(tensors, DType::F32, device),
-            single,
-        ));
-    }
-    let index = dir.join("model.safetensors.index.json");
-    if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|source| VitsError::Io {
-            path: index.clone(),
-            source,
-        })?;
-        let parsed: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| VitsError::Json {
-                path: index.clone(),
-                source,
-            })?;
-        let files: BTreeSet<&str> = parsed
-            .get("weight_map")
-            .and_then(serde_json::Value::as_object)
-            .map(|m| m.values().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        if files.is_empty() {
-            return Err(VitsError::MissingWeights(dir.to_owned()));
-        }
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        for file in files {
-            let path = dir.join(file);
-            let shard =
-                candle_core::safetensors::load(&path, &Device::Cpu).map_err(weights_err(&path))?;
-            tensors.extend(shard);
-        }
-        return Ok((VarBuilder::from_tensors(tensors, DType::F32, device), index));
-    }
-    let bin = dir.join("pytorch_model.bin");
-    if bin.exists() {
-        let vb = VarBuilder::from_pth(&bin, DType::F32, device).map_err(weights_err(&bin))?;
-        return Ok((vb, bin));
-    }
-    Err(VitsError::MissingWeights(dir.to_owned()))
 }

@@ -3,6 +3,7 @@
 //! inverse flow and HiFi-GAN, with every intermediate kept in [`Stages`]. Also owns the noise:
 //! drawn from a seeded generator, or injected by the caller.
 
+use audiosubnet_candle::{HifiGan, HifiGanSpec};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -11,7 +12,6 @@ use crate::VitsError;
 use crate::config::VitsConfig;
 use crate::duration::{DurationPredictor, StochasticDurationPredictor};
 use crate::flow::Flow;
-use crate::hifigan::HifiGan;
 use crate::layers;
 use crate::text_encoder::TextEncoder;
 
@@ -157,7 +157,20 @@ impl Model {
             text_encoder: TextEncoder::load(vb.pp("text_encoder"), config)?,
             durations,
             flow: Flow::load(vb.pp("flow"), config)?,
-            decoder: HifiGan::load(vb.pp("decoder"), config)?,
+            decoder: HifiGan::load(
+                vb.pp("decoder"),
+                &HifiGanSpec {
+                    in_channels: config.flow_size,
+                    upsample_initial_channel: config.upsample_initial_channel,
+                    upsample_rates: &config.upsample_rates,
+                    upsample_kernel_sizes: &config.upsample_kernel_sizes,
+                    resblock_kernel_sizes: &config.resblock_kernel_sizes,
+                    resblock_dilation_sizes: &config.resblock_dilation_sizes,
+                    leaky_relu_slope: config.leaky_relu_slope,
+                    // VitsHifiGan's conv_post has no bias.
+                    post_bias: false,
+                },
+            )?,
             device: device.clone(),
         })
     }
@@ -279,7 +292,8 @@ impl Model {
         let prior_latents = (&means + spread)?;
 
         let latents = self.flow.reverse(&prior_latents)?;
-        let waveform = self.decoder.forward(&latents)?;
+        // (1, 1, samples) -> (1, samples).
+        let waveform = self.decoder.forward(&latents)?.squeeze(1)?;
         Ok(Stages {
             input_ids: ids.to_vec(),
             hidden_states: encoded.hidden_states,

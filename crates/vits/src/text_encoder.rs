@@ -144,7 +144,7 @@ struct FeedForward {
 impl FeedForward {
     fn load(vb: VarBuilder, c: &VitsConfig) -> Result<Self> {
         let k = c.ffn_kernel_size;
-        let act = Activation::from_name(&c.hidden_act).map_err(candle_core::Error::wrap)?;
+        let act = layers::activation(&c.hidden_act).map_err(candle_core::Error::wrap)?;
         Ok(Self {
             conv_1: Conv1d::load(
                 vb.pp("conv_1"),

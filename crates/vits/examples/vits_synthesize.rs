@@ -1,7 +1,7 @@
 //! Speaks a text with a checkpoint directory and writes a 16-bit mono WAV, printing how long it
 //! took (for listening checks and CPU timing):
 //!
-//! `cargo run --release -p audiosubnet-vits --example synthesize -- DIR "text" out.wav [--deterministic]`
+//! `cargo run --release -p audiosubnet-vits --example vits_synthesize -- DIR "text" out.wav [--deterministic]`
 
 use std::io::Write;
 use std::time::Instant;

@@ -1,12 +1,32 @@
-//! The HiFi-GAN decoder (`VitsHifiGan`): conv_pre, transposed-convolution upsampling each
-//! followed by the mean of its multi-receptive-field residual blocks, leaky ReLUs, conv_post
-//! and tanh. Turns the latent spectrogram into the waveform.
+//! The HiFi-GAN generator (transformers' `HifiGanResidualBlock` stack, as in `VitsHifiGan` and
+//! `SpeechT5HifiGan`): conv_pre, transposed-convolution upsampling each followed by the mean of
+//! its multi-receptive-field residual blocks, leaky ReLUs, conv_post and tanh.
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
 
-use crate::config::VitsConfig;
-use crate::layers::{self, Conv1d, ConvSpec, ConvTranspose1d};
+use crate::layers::{Conv1d, ConvSpec, ConvTranspose1d, div_scalar, leaky_relu};
+
+/// The generator's hyperparameters (the fields both configs share).
+#[derive(Debug, Clone, Copy)]
+pub struct HifiGanSpec<'a> {
+    /// Channels of the input spectrogram.
+    pub in_channels: usize,
+    /// Channels after conv_pre; halved by each upsampler.
+    pub upsample_initial_channel: usize,
+    /// Stride of each upsampler.
+    pub upsample_rates: &'a [usize],
+    /// Kernel of each upsampler.
+    pub upsample_kernel_sizes: &'a [usize],
+    /// Kernel of each residual block of a stage.
+    pub resblock_kernel_sizes: &'a [usize],
+    /// Dilations of each residual block of a stage.
+    pub resblock_dilation_sizes: &'a [Vec<usize>],
+    /// Slope of the leaky ReLUs (all but the last).
+    pub leaky_relu_slope: f64,
+    /// Whether conv_post has a bias (`VitsHifiGan`: no, `SpeechT5HifiGan`: yes).
+    pub post_bias: bool,
+}
 
 /// `HifiGanResidualBlock`.
 #[derive(Debug, Clone)]
@@ -50,17 +70,17 @@ impl ResidualBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for (c1, c2) in self.convs1.iter().zip(&self.convs2) {
-            let h = c1.forward(&layers::leaky_relu(&x, self.slope)?)?;
-            let h = c2.forward(&layers::leaky_relu(&h, self.slope)?)?;
+            let h = c1.forward(&leaky_relu(&x, self.slope)?)?;
+            let h = c2.forward(&leaky_relu(&h, self.slope)?)?;
             x = (h + x)?;
         }
         Ok(x)
     }
 }
 
-/// `VitsHifiGan` without speaker conditioning.
+/// The HiFi-GAN generator without speaker conditioning.
 #[derive(Debug, Clone)]
-pub(crate) struct HifiGan {
+pub struct HifiGan {
     conv_pre: Conv1d,
     upsampler: Vec<ConvTranspose1d>,
     /// `resblock_kernel_sizes.len()` blocks per upsampler, in order.
@@ -70,11 +90,12 @@ pub(crate) struct HifiGan {
 }
 
 impl HifiGan {
-    pub(crate) fn load(vb: VarBuilder, c: &VitsConfig) -> Result<Self> {
+    /// Loads `conv_pre`, `upsampler.*`, `resblocks.*` and `conv_post` under `vb`.
+    pub fn load(vb: VarBuilder, c: &HifiGanSpec<'_>) -> Result<Self> {
         let c0 = c.upsample_initial_channel;
         let conv_pre = Conv1d::load(
             vb.pp("conv_pre"),
-            c.flow_size,
+            c.in_channels,
             c0,
             ConvSpec {
                 padding: 3,
@@ -87,7 +108,7 @@ impl HifiGan {
         for (i, (&rate, &kernel)) in c
             .upsample_rates
             .iter()
-            .zip(&c.upsample_kernel_sizes)
+            .zip(c.upsample_kernel_sizes)
             .enumerate()
         {
             let (c_in, c_out) = (c0 >> i, c0 >> (i + 1));
@@ -102,7 +123,7 @@ impl HifiGan {
             for (j, (&k, dilations)) in c
                 .resblock_kernel_sizes
                 .iter()
-                .zip(&c.resblock_dilation_sizes)
+                .zip(c.resblock_dilation_sizes)
                 .enumerate()
             {
                 let index = i * c.resblock_kernel_sizes.len() + j;
@@ -122,7 +143,7 @@ impl HifiGan {
             1,
             ConvSpec {
                 padding: 3,
-                bias: false,
+                bias: c.post_bias,
                 ..ConvSpec::kernel(7)
             },
         )?;
@@ -135,21 +156,21 @@ impl HifiGan {
         })
     }
 
-    /// `(1, flow, frames)` -> `(1, samples)`.
-    pub(crate) fn forward(&self, spectrogram: &Tensor) -> Result<Tensor> {
+    /// `(1, in_channels, frames)` -> `(1, 1, samples)` in [-1, 1].
+    pub fn forward(&self, spectrogram: &Tensor) -> Result<Tensor> {
         let mut x = self.conv_pre.forward(spectrogram)?;
         let per_stage = self.resblocks.len() / self.upsampler.len().max(1);
         for (i, up) in self.upsampler.iter().enumerate() {
-            x = up.forward(&layers::leaky_relu(&x, self.slope)?)?;
+            x = up.forward(&leaky_relu(&x, self.slope)?)?;
             let blocks = &self.resblocks[i * per_stage..(i + 1) * per_stage];
             let mut sum = blocks[0].forward(&x)?;
             for block in &blocks[1..] {
                 sum = (sum + block.forward(&x)?)?;
             }
-            x = layers::div_scalar(&sum, per_stage as f64)?;
+            x = div_scalar(&sum, per_stage as f64)?;
         }
         // The last leaky ReLU uses PyTorch's default slope, not the configured one.
-        let x = layers::leaky_relu(&x, 0.01)?;
-        self.conv_post.forward(&x)?.tanh()?.squeeze(1)
+        let x = leaky_relu(&x, 0.01)?;
+        self.conv_post.forward(&x)?.tanh()
     }
 }

@@ -1,7 +1,7 @@
 //! Speaks a text with a SpeechT5 checkpoint, its vocoder and a speaker embedding, and writes a
 //! 16-bit mono WAV, printing how long it took (for listening checks and CPU timing):
 //!
-//! `cargo run --release -p audiosubnet-speecht5 --example synthesize -- TTS_DIR VOCODER_DIR
+//! `cargo run --release -p audiosubnet-speecht5 --example speecht5_synthesize -- TTS_DIR VOCODER_DIR
 //! SPEAKER.npy|--zero-speaker "text" out.wav [--seed N] [--threshold X] [--maxlenratio X]`
 
 use std::io::Write;
