@@ -20,6 +20,10 @@ pub(crate) struct TtsArgs {
     /// Checkpoint directory for Hugging Face models; default: the Hugging Face cache.
     #[arg(long = "model.path")]
     model_path: Option<PathBuf>,
+    /// Hugging Face revision to load (branch, tag or commit; pin a commit in production);
+    /// default: main.
+    #[arg(long = "model.revision")]
+    model_revision: Option<String>,
     /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
     #[arg(long = "model.vocoder_path")]
     vocoder_path: Option<PathBuf>,
@@ -63,6 +67,7 @@ pub(crate) fn run(args: TtsArgs) -> Result<()> {
         device: args.device,
         max_chars: args.max_chars,
         model_path: args.model_path.clone(),
+        model_revision: args.model_revision.clone(),
         vocoder_path: args.vocoder_path.clone(),
         speaker_path: args.speaker_path.clone(),
         ..EngineOptions::default()

@@ -6,17 +6,18 @@
 //! in the cache is downloaded into it with the `hf-hub` crate (progress bars on the terminal;
 //! `$HF_ENDPOINT` is honoured), unless `$HF_HUB_OFFLINE` is set.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::ModelError;
 
 /// A model repository on the hub and the files a loader needs from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubModel {
     /// `org/name`.
     pub repo: &'static str,
-    /// Branch, tag or 40-hex commit.
-    pub revision: &'static str,
+    /// Branch, tag or 40-hex commit (`--model.revision` pins one).
+    pub revision: Cow<'static, str>,
     /// Files that must all be present.
     pub required: &'static [&'static str],
     /// Weight files, in order of preference; one must be present.
@@ -52,6 +53,17 @@ pub fn cached_snapshot(cache: &Path, repo: &str, revision: &str) -> Option<PathB
 }
 
 impl HubModel {
+    /// This model at `revision` (a branch, tag or commit) instead of its default, when given.
+    pub fn at_revision(&self, revision: Option<&str>) -> HubModel {
+        match revision {
+            Some(r) => HubModel {
+                revision: Cow::Owned(r.to_owned()),
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
+    }
+
     /// The directory holding this model's files: `explicit` (`--model.path`) when given, else the
     /// hub cache's snapshot. Checks that the required files and a weights file are present.
     pub fn resolve(&self, explicit: Option<&Path>) -> Result<PathBuf, ModelError> {
@@ -59,7 +71,7 @@ impl HubModel {
             Some(dir) => dir.to_path_buf(),
             None => {
                 let cache = hub_cache_dir().ok_or(ModelError::NoHomeDir)?;
-                match cached_snapshot(&cache, self.repo, self.revision) {
+                match cached_snapshot(&cache, self.repo, &self.revision) {
                     Some(dir) => dir,
                     None => self.download(&cache)?,
                 }
@@ -101,7 +113,7 @@ impl HubModel {
     ) -> Result<PathBuf, ModelError> {
         let missing = |reason: String| ModelError::HubMissing {
             repo: self.repo.into(),
-            revision: self.revision.into(),
+            revision: self.revision.to_string(),
             searched: cache.to_path_buf(),
             reason,
         };
@@ -123,9 +135,9 @@ impl HubModel {
         let repo = api.repo(hf_hub::Repo::with_revision(
             self.repo.into(),
             hf_hub::RepoType::Model,
-            self.revision.into(),
+            self.revision.to_string(),
         ));
-        tracing::info!(repo = self.repo, revision = self.revision, cache = %cache.display(), "downloading from the Hugging Face Hub");
+        tracing::info!(repo = self.repo, revision = %self.revision, cache = %cache.display(), "downloading from the Hugging Face Hub");
         let mut snapshot = None;
         for file in self.required {
             let path = repo
@@ -166,7 +178,7 @@ mod tests {
 
     const TINY: HubModel = HubModel {
         repo: "facebook/mms-tts-eng",
-        revision: "main",
+        revision: Cow::Borrowed("main"),
         required: &["config.json", "vocab.json"],
         weights: &["model.safetensors", "pytorch_model.bin"],
     };
@@ -191,6 +203,10 @@ mod tests {
         );
         assert_eq!(cached_snapshot(cache.path(), TINY.repo, commit), Some(snap));
         assert_eq!(cached_snapshot(cache.path(), TINY.repo, "v2"), None);
+        // --model.revision pins a commit; without it the default revision stays.
+        let pinned = TINY.at_revision(Some(commit));
+        assert_eq!(pinned.revision, commit);
+        assert_eq!(TINY.at_revision(None), TINY);
         assert_eq!(
             cached_snapshot(cache.path(), "facebook/other", "main"),
             None

@@ -9,6 +9,8 @@
 use std::path::Path;
 
 use audiosubnet_bark::{Bark, BarkError, GenerationOptions, VoicePreset};
+use std::borrow::Cow;
+
 use audiosubnet_models::hub::HubModel;
 
 use crate::mms::candle_device;
@@ -22,7 +24,7 @@ pub const SUNO_BARK_SMALL: HubModel = bark_repo("suno/bark-small");
 const fn bark_repo(repo: &'static str) -> HubModel {
     HubModel {
         repo,
-        revision: "main",
+        revision: Cow::Borrowed("main"),
         required: &["config.json", "tokenizer.json"],
         weights: &["model.safetensors", "pytorch_model.bin"],
     }
@@ -40,7 +42,9 @@ pub struct BarkEngine {
 impl BarkEngine {
     /// Loads `model` (or `opts.model_path`) and the voice preset, and speaks once (warm-up).
     pub fn load(name: &str, model: &HubModel, opts: &EngineOptions) -> Result<Self, TtsError> {
-        let dir = model.resolve(opts.model_path.as_deref())?;
+        let dir = model
+            .at_revision(opts.model_revision.as_deref())
+            .resolve(opts.model_path.as_deref())?;
         let device = candle_device(name, opts.device)?;
         let unavailable = |e: BarkError| TtsError::EngineUnavailable {
             engine: name.to_owned(),

@@ -228,6 +228,9 @@ pub struct EngineOptions {
     /// A local checkpoint directory for Hugging Face models (`--model.path`); by default they
     /// are looked up in the Hugging Face cache.
     pub model_path: Option<PathBuf>,
+    /// The Hugging Face revision (branch, tag or commit) to load (`--model.revision`); default:
+    /// `main`.
+    pub model_revision: Option<String>,
     /// SpeechT5's vocoder checkpoint directory (`--model.vocoder_path`); default: the cache's
     /// `microsoft/speecht5_hifigan`.
     pub vocoder_path: Option<PathBuf>,
@@ -247,6 +250,7 @@ impl Default for EngineOptions {
             intra_threads: 0,
             piper: PiperScales::default(),
             model_path: None,
+            model_revision: None,
             vocoder_path: None,
             speaker_path: None,
         }

@@ -6,6 +6,8 @@
 //! the shared text pipeline first (numbers and dates to words, sentence split): the MMS
 //! tokenizer only knows lower-case letters and a few marks, and drops everything else.
 
+use std::borrow::Cow;
+
 use audiosubnet_models::hub::HubModel;
 use audiosubnet_vits::Vits;
 
@@ -14,7 +16,7 @@ use crate::{Device, EngineOptions, Speech, SpeechEngine, TtsError, synthesize_se
 /// The seed's MMS English checkpoint.
 pub const MMS_TTS_ENG: HubModel = HubModel {
     repo: "facebook/mms-tts-eng",
-    revision: "main",
+    revision: Cow::Borrowed("main"),
     required: &["config.json", "vocab.json"],
     weights: &["model.safetensors", "pytorch_model.bin"],
 };
@@ -30,7 +32,9 @@ impl MmsEngine {
     /// Loads `model` (from `opts.model_path` when set, else the hub cache) onto `opts.device`
     /// and speaks one short sentence, so the first prompt does not pay for warm-up.
     pub fn load(name: &str, model: &HubModel, opts: &EngineOptions) -> Result<Self, TtsError> {
-        let dir = model.resolve(opts.model_path.as_deref())?;
+        let dir = model
+            .at_revision(opts.model_revision.as_deref())
+            .resolve(opts.model_path.as_deref())?;
         let device = candle_device(name, opts.device)?;
         let vits = Vits::load(&dir, &device).map_err(|e| TtsError::EngineUnavailable {
             engine: name.to_owned(),

@@ -6,6 +6,8 @@
 //! raw little-endian f32); without one the engine speaks with the zero vector, which SpeechT5
 //! accepts but was never trained on (a neutral, lower-quality voice), and says so in the log.
 
+use std::borrow::Cow;
+
 use audiosubnet_models::hub::HubModel;
 use audiosubnet_speecht5::{SpeakerEmbedding, SpeechT5};
 
@@ -15,7 +17,7 @@ use crate::{EngineOptions, Speech, SpeechEngine, TtsError, synthesize_sentences}
 /// The seed's default acoustic model.
 pub const SPEECHT5_TTS: HubModel = HubModel {
     repo: "microsoft/speecht5_tts",
-    revision: "main",
+    revision: Cow::Borrowed("main"),
     required: &["config.json", "spm_char.model", "tokenizer_config.json"],
     weights: &["model.safetensors", "pytorch_model.bin"],
 };
@@ -23,7 +25,7 @@ pub const SPEECHT5_TTS: HubModel = HubModel {
 /// Its vocoder.
 pub const SPEECHT5_HIFIGAN: HubModel = HubModel {
     repo: "microsoft/speecht5_hifigan",
-    revision: "main",
+    revision: Cow::Borrowed("main"),
     required: &["config.json"],
     weights: &["model.safetensors", "pytorch_model.bin"],
 };
@@ -39,7 +41,9 @@ pub struct SpeechT5Engine {
 impl SpeechT5Engine {
     /// Loads the model, vocoder and voice, and speaks one short sentence (warm-up).
     pub fn load(name: &str, opts: &EngineOptions) -> Result<Self, TtsError> {
-        let tts_dir = SPEECHT5_TTS.resolve(opts.model_path.as_deref())?;
+        let tts_dir = SPEECHT5_TTS
+            .at_revision(opts.model_revision.as_deref())
+            .resolve(opts.model_path.as_deref())?;
         let vocoder_dir = SPEECHT5_HIFIGAN.resolve(opts.vocoder_path.as_deref())?;
         let device = candle_device(name, opts.device)?;
         let unavailable = |e: audiosubnet_speecht5::SpeechT5Error| TtsError::EngineUnavailable {
