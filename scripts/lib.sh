@@ -3,6 +3,8 @@
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED_DIR=${AUDIOSUBNET_SHARED:-$(cd "$REPO_ROOT/.." && pwd)/shared}
+# The binary's own default is where it was compiled; the scripts say where this checkout is.
+export AUDIOSUBNET_SHARED=$SHARED_DIR
 AUDIOSUBNET_CACHE=${AUDIOSUBNET_CACHE:-$REPO_ROOT/.cache}
 export AUDIOSUBNET_CACHE
 mkdir -p "$AUDIOSUBNET_CACHE"
