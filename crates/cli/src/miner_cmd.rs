@@ -2,6 +2,7 @@
 
 use crate::LoggingArgs;
 use crate::chain_cmd::SubtensorArgs;
+use crate::tts_cmd::HubModelArgs;
 use crate::wallet_cmd::WalletArgs;
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks};
@@ -12,7 +13,6 @@ use audiosubnet_miner::{
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,21 +34,8 @@ pub(crate) struct MinerArgs {
     /// vits runs any VitsModel checkpoint in --model.path. `silence` is a deliberately useless engine for demos.
     #[arg(long, default_value = "piper")]
     model: String,
-    /// Checkpoint directory for Hugging Face models (config.json, vocab.json, weights); by
-    /// default they are looked up in the Hugging Face cache.
-    #[arg(long = "model.path")]
-    model_path: Option<PathBuf>,
-    /// Hugging Face revision to load (branch, tag or commit; pin a commit in production);
-    /// default: main.
-    #[arg(long = "model.revision")]
-    model_revision: Option<String>,
-    /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
-    #[arg(long = "model.vocoder_path")]
-    vocoder_path: Option<PathBuf>,
-    /// The voice: for SpeechT5 a 512-value x-vector file (.npy or raw f32; default: the zero
-    /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
-    #[arg(long = "model.speaker")]
-    speaker_path: Option<PathBuf>,
+    #[command(flatten)]
+    hub_model: HubModelArgs,
     /// Where neural engines run: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -120,16 +107,12 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         audiosubnet_telemetry::serve_metrics(SocketAddr::from(([127, 0, 0, 1], port)))?;
         audiosubnet_miner::describe_metrics();
     }
-    let engine = EngineOptions {
+    let engine = args.hub_model.apply(EngineOptions {
         device: args.device,
         max_chars: args.max_chars,
         intra_threads: args.intra_threads,
-        model_path: args.model_path.clone(),
-        model_revision: args.model_revision.clone(),
-        vocoder_path: args.vocoder_path.clone(),
-        speaker_path: args.speaker_path.clone(),
         ..Default::default()
-    };
+    });
     let pool_config = PoolConfig {
         workers: args.workers,
         queue_capacity: args.queue,

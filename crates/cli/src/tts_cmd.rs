@@ -17,20 +17,8 @@ pub(crate) struct TtsArgs {
     /// facebook/mms-tts-eng, suno/bark, suno/bark-small, vits (with --model.path).
     #[arg(long, default_value = "piper")]
     model: String,
-    /// Checkpoint directory for Hugging Face models; default: the Hugging Face cache.
-    #[arg(long = "model.path")]
-    model_path: Option<PathBuf>,
-    /// Hugging Face revision to load (branch, tag or commit; pin a commit in production);
-    /// default: main.
-    #[arg(long = "model.revision")]
-    model_revision: Option<String>,
-    /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
-    #[arg(long = "model.vocoder_path")]
-    vocoder_path: Option<PathBuf>,
-    /// The voice: for SpeechT5 a 512-value x-vector file (.npy or raw f32; default: the zero
-    /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
-    #[arg(long = "model.speaker")]
-    speaker_path: Option<PathBuf>,
+    #[command(flatten)]
+    hub_model: HubModelArgs,
     /// The text to speak.
     #[arg(long, required_unless_present = "serve")]
     text: Option<String>,
@@ -63,15 +51,11 @@ pub(crate) struct TtsArgs {
 
 /// Runs `audiosubnet tts …`.
 pub(crate) fn run(args: TtsArgs) -> Result<()> {
-    let opts = EngineOptions {
+    let opts = args.hub_model.apply(EngineOptions {
         device: args.device,
         max_chars: args.max_chars,
-        model_path: args.model_path.clone(),
-        model_revision: args.model_revision.clone(),
-        vocoder_path: args.vocoder_path.clone(),
-        speaker_path: args.speaker_path.clone(),
         ..EngineOptions::default()
-    };
+    });
     let (Some(text), Some(out)) = (args.text.as_deref(), args.out.as_ref()) else {
         return serve(&args, &opts);
     };
@@ -131,4 +115,38 @@ fn serve(args: &TtsArgs, opts: &EngineOptions) -> Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Where the Hugging Face engines (SpeechT5, MMS-TTS, Bark) find their checkpoints and voice;
+/// shared by `tts` and `miner`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct HubModelArgs {
+    /// Checkpoint directory for Hugging Face models (config.json, vocab.json, weights); by
+    /// default they are looked up in the Hugging Face cache.
+    #[arg(long = "model.path")]
+    pub(crate) model_path: Option<PathBuf>,
+    /// Hugging Face revision to load (branch, tag or commit; pin a commit in production);
+    /// default: main.
+    #[arg(long = "model.revision")]
+    pub(crate) model_revision: Option<String>,
+    /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
+    #[arg(long = "model.vocoder_path")]
+    pub(crate) vocoder_path: Option<PathBuf>,
+    /// The voice: for SpeechT5 a 512-value x-vector file (.npy or raw f32; default: the zero
+    /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
+    #[arg(long = "model.speaker")]
+    pub(crate) speaker_path: Option<PathBuf>,
+}
+
+impl HubModelArgs {
+    /// `opts` with these locations filled in.
+    pub(crate) fn apply(&self, opts: EngineOptions) -> EngineOptions {
+        EngineOptions {
+            model_path: self.model_path.clone(),
+            model_revision: self.model_revision.clone(),
+            vocoder_path: self.vocoder_path.clone(),
+            speaker_path: self.speaker_path.clone(),
+            ..opts
+        }
+    }
 }

@@ -13,8 +13,7 @@ use std::borrow::Cow;
 
 use audiosubnet_models::hub::HubModel;
 
-use crate::mms::candle_device;
-use crate::{EngineOptions, Speech, SpeechEngine, TtsError, synthesize_sentences};
+use crate::{EngineOptions, Speech, SpeechEngine, TtsError, candle_device, synthesize_sentences};
 
 /// The seed's Bark checkpoints.
 pub const SUNO_BARK: HubModel = bark_repo("suno/bark");

@@ -362,6 +362,18 @@ impl SpeechEngine for SilenceEngine {
     }
 }
 
+/// The candle device for `device`; CUDA needs a build with the `cuda` feature.
+pub(crate) fn candle_device(engine: &str, device: Device) -> Result<candle_core::Device, TtsError> {
+    match device {
+        Device::Cpu => Ok(candle_core::Device::Cpu),
+        Device::Cuda => candle_core::Device::new_cuda(0).map_err(|e| TtsError::DeviceUnavailable {
+            engine: engine.to_owned(),
+            device,
+            reason: format!("{e} (CUDA needs a build with `--features cuda`)"),
+        }),
+    }
+}
+
 /// Runs the shared text pipeline: limits, normalisation, sentence split; calls `synth` per sentence
 /// and joins the results with `opts.sentence_pause` of silence.
 pub(crate) fn synthesize_sentences(

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use audiosubnet_models::hub::HubModel;
 use audiosubnet_vits::Vits;
 
-use crate::{Device, EngineOptions, Speech, SpeechEngine, TtsError, synthesize_sentences};
+use crate::{EngineOptions, Speech, SpeechEngine, TtsError, candle_device, synthesize_sentences};
 
 /// The seed's MMS English checkpoint.
 pub const MMS_TTS_ENG: HubModel = HubModel {
@@ -48,18 +48,6 @@ impl MmsEngine {
         };
         engine.synthesize("Ready.")?;
         Ok(engine)
-    }
-}
-
-/// The candle device for `device`; CUDA needs a build with the `cuda` feature.
-pub(crate) fn candle_device(engine: &str, device: Device) -> Result<candle_core::Device, TtsError> {
-    match device {
-        Device::Cpu => Ok(candle_core::Device::Cpu),
-        Device::Cuda => candle_core::Device::new_cuda(0).map_err(|e| TtsError::DeviceUnavailable {
-            engine: engine.to_owned(),
-            device,
-            reason: format!("{e} (CUDA needs a build with `--features cuda`)"),
-        }),
     }
 }
 

@@ -11,8 +11,7 @@ use std::borrow::Cow;
 use audiosubnet_models::hub::HubModel;
 use audiosubnet_speecht5::{SpeakerEmbedding, SpeechT5};
 
-use crate::mms::candle_device;
-use crate::{EngineOptions, Speech, SpeechEngine, TtsError, synthesize_sentences};
+use crate::{EngineOptions, Speech, SpeechEngine, TtsError, candle_device, synthesize_sentences};
 
 /// The seed's default acoustic model.
 pub const SPEECHT5_TTS: HubModel = HubModel {
