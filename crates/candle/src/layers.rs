@@ -152,8 +152,18 @@ impl ConvTranspose1d {
 
 impl Module for ConvTranspose1d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv_transpose1d(&self.weight, self.padding, 0, self.stride, 1, 1)?;
-        y.broadcast_add(&self.bias.reshape((1, (), 1))?)
+        // candle's CPU backend is only fast (col2im + matmul) without padding, and padding a
+        // transposed convolution only crops its output: compute it whole, then crop.
+        let y = x.conv_transpose1d(&self.weight, 0, 0, self.stride, 1, 1)?;
+        let len = y.dim(2)?.checked_sub(2 * self.padding).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "transposed convolution: padding {} crops all of {} samples",
+                self.padding,
+                y.dims().last().copied().unwrap_or(0)
+            ))
+        })?;
+        y.narrow(2, self.padding, len)?
+            .broadcast_add(&self.bias.reshape((1, (), 1))?)
     }
 }
 
