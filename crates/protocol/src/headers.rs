@@ -14,6 +14,57 @@ pub const INPUT_OBJ_PREFIX: &str = "bt_header_input_obj_";
 /// The signed body hash header.
 pub const COMPUTED_BODY_HASH: &str = "computed_body_hash";
 
+/// Longest value accepted for the identity headers (`bt_header_*_hotkey`, `_uuid`, `_ip`),
+/// `name` and `computed_body_hash`. Real values are 36–64 characters; anything far longer is
+/// an attempt to make the axon store or echo it.
+pub const MAX_ID_HEADER_LEN: usize = 128;
+/// Longest value accepted for numeric headers (`timeout`, `_nonce`, `_version`, `_port`, …).
+pub const MAX_NUMBER_HEADER_LEN: usize = 64;
+/// Longest `bt_header_*_signature` (`0x` + 128 hex characters, with room for whitespace).
+pub const MAX_SIGNATURE_HEADER_LEN: usize = 160;
+/// Longest `bt_header_*_status_message` or `bt_header_input_obj_*` value.
+pub const MAX_TEXT_HEADER_LEN: usize = 2048;
+/// Most `bt_header_input_obj_*` placeholders kept (a synapse has a handful of fields).
+pub const MAX_INPUT_OBJECTS: usize = 32;
+/// Longest header name quoted in an error message.
+const MAX_NAME_IN_ERROR: usize = 64;
+
+/// The length limit for a (lowercase) header name, or `None` for headers this codec ignores.
+fn value_limit(name: &str) -> Option<usize> {
+    let suffix = name
+        .strip_prefix(DENDRITE_PREFIX)
+        .or_else(|| name.strip_prefix(AXON_PREFIX));
+    if let Some(suffix) = suffix {
+        return match suffix {
+            "hotkey" | "uuid" | "ip" => Some(MAX_ID_HEADER_LEN),
+            "signature" => Some(MAX_SIGNATURE_HEADER_LEN),
+            "status_message" => Some(MAX_TEXT_HEADER_LEN),
+            "status_code" | "process_time" | "port" | "version" | "nonce" => {
+                Some(MAX_NUMBER_HEADER_LEN)
+            }
+            _ => None,
+        };
+    }
+    if name.starts_with(INPUT_OBJ_PREFIX) {
+        return Some(MAX_TEXT_HEADER_LEN);
+    }
+    match name {
+        "name" | COMPUTED_BODY_HASH => Some(MAX_ID_HEADER_LEN),
+        "timeout" | "header_size" | "total_size" => Some(MAX_NUMBER_HEADER_LEN),
+        _ => None,
+    }
+}
+
+/// `name` for an error message: long names are cut, so an error never carries much of what a
+/// caller sent.
+fn name_for_error(name: &str) -> String {
+    if name.len() <= MAX_NAME_IN_ERROR {
+        return name.to_string();
+    }
+    let cut = name.floor_char_boundary(MAX_NAME_IN_ERROR);
+    format!("{}…", &name[..cut])
+}
+
 /// The Synapse fields that travel in headers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SynapseHeaders {
@@ -32,8 +83,10 @@ pub struct SynapseHeaders {
 }
 
 impl SynapseHeaders {
-    /// Parses request or response headers. Names are matched case-insensitively (HTTP
-    /// semantics); numeric values must parse as Python `int()`/`float()` would.
+    /// Parses request headers. Names are matched case-insensitively (HTTP semantics); numeric
+    /// values must parse as Python `int()`/`float()` would. Values of the headers this codec
+    /// reads are length-capped (see [`MAX_ID_HEADER_LEN`] and its neighbours): an oversized
+    /// value is an error that names the header but does not quote the value.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ProtocolError> {
@@ -41,14 +94,26 @@ impl SynapseHeaders {
         for (name, value) in pairs {
             let name = name.to_ascii_lowercase();
             let bad = |msg: String| ProtocolError::InvalidHeader {
-                name: name.clone(),
+                name: name_for_error(&name),
                 msg,
             };
+            let Some(limit) = value_limit(&name) else {
+                continue;
+            };
+            if value.len() > limit {
+                return Err(bad(format!(
+                    "value is {} bytes; the limit is {limit}",
+                    value.len()
+                )));
+            }
             if let Some(suffix) = name.strip_prefix(DENDRITE_PREFIX) {
                 h.dendrite.set_from_header(suffix, value).map_err(bad)?;
             } else if let Some(suffix) = name.strip_prefix(AXON_PREFIX) {
                 h.axon.set_from_header(suffix, value).map_err(bad)?;
             } else if let Some(field) = name.strip_prefix(INPUT_OBJ_PREFIX) {
+                if field.len() > MAX_ID_HEADER_LEN || h.input_objects.len() >= MAX_INPUT_OBJECTS {
+                    return Err(bad("too many or too long input object headers".into()));
+                }
                 h.input_objects.push((field.to_string(), value.to_string()));
             } else {
                 match name.as_str() {
@@ -157,6 +222,31 @@ mod tests {
     fn rejects_non_integer_nonce() {
         let err = SynapseHeaders::parse([("bt_header_dendrite_nonce", "12a")]);
         assert!(matches!(err, Err(ProtocolError::InvalidHeader { .. })));
+    }
+
+    #[test]
+    fn oversized_values_are_refused_without_echoing_them() {
+        let huge = "u".repeat(4096);
+        for name in [
+            "bt_header_dendrite_uuid",
+            "bt_header_dendrite_hotkey",
+            "bt_header_dendrite_signature",
+            "bt_header_dendrite_nonce",
+            "computed_body_hash",
+            "timeout",
+            "name",
+        ] {
+            let err = SynapseHeaders::parse([(name, huge.as_str())]).expect_err(name);
+            let text = err.to_string();
+            assert!(
+                text.len() < 200,
+                "{name}: error echoes the value: {text:.300}"
+            );
+        }
+        // An oversized header name is not echoed either.
+        let long_name = format!("{INPUT_OBJ_PREFIX}{huge}");
+        let err = SynapseHeaders::parse([(long_name.as_str(), "IiI=")]).expect_err("long name");
+        assert!(err.to_string().len() < 200);
     }
 
     #[test]

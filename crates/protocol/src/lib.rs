@@ -22,10 +22,13 @@ mod terminal;
 pub use error::ProtocolError;
 pub use hash::{EMPTY_BODY_HASH, body_hash, sha3_hex};
 pub use headers::{
-    AXON_PREFIX, COMPUTED_BODY_HASH, DENDRITE_PREFIX, INPUT_OBJ_PREFIX, SynapseHeaders,
-    format_signature, parse_signature, signature_message,
+    AXON_PREFIX, COMPUTED_BODY_HASH, DENDRITE_PREFIX, INPUT_OBJ_PREFIX, MAX_ID_HEADER_LEN,
+    MAX_INPUT_OBJECTS, MAX_NUMBER_HEADER_LEN, MAX_SIGNATURE_HEADER_LEN, MAX_TEXT_HEADER_LEN,
+    SynapseHeaders, format_signature, parse_signature, signature_message,
 };
-pub use nonce::{ALLOWED_DELTA_NS, NonceConfig, NonceTracker, WALL_CLOCK_NONCE_VERSION};
+pub use nonce::{
+    ALLOWED_DELTA_NS, DEFAULT_TIMEOUT_SECS, NonceConfig, NonceTracker, WALL_CLOCK_NONCE_VERSION,
+};
 pub use pystr::{python_float_repr, python_repr, python_str, python_str_repr};
 pub use synapse::{
     BodyBinding, Ping, RequestBody, ResponseBody, ResponseTerminals, Synapse, TextToSpeech,
