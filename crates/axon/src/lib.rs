@@ -5,6 +5,11 @@
 //! body integrity (the signed body hash) → the priority gate (bounded concurrency, bounded
 //! queue, highest priority first) → the forward handler under a timeout. The caller's identity
 //! comes only from verified headers, never from the body's unauthenticated `dendrite` copy.
+//! Nothing is stored for a caller (its nonce) before the blacklist has accepted it.
+//!
+//! [`Axon::serve`] runs its own HTTP/1.1 accept loop ([`serve_with_limits`]) with connection
+//! limits, a header-read deadline that also closes idle keep-alive connections, and a body
+//! deadline ([`ConnectionLimits`]), so slow or idle clients cannot starve validators.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +31,9 @@
 
 mod gate;
 mod pipeline;
+mod server;
+
+pub use server::{BodyTimeout, ConnectionLimits, serve_with_limits};
 
 use audiosubnet_protocol::{BodyBinding, NonceConfig, NonceTracker, Ping, Synapse};
 use audiosubnet_wallet::{AccountId, Keypair};
@@ -55,6 +63,8 @@ pub struct AxonConfig {
     pub external_ip: Option<String>,
     /// Port reported in `bt_header_axon_port`.
     pub external_port: Option<u16>,
+    /// Connection limits and deadlines of [`Axon::serve`].
+    pub connections: ConnectionLimits,
 }
 
 impl Default for AxonConfig {
@@ -67,6 +77,7 @@ impl Default for AxonConfig {
             nonce: NonceConfig::default(),
             external_ip: None,
             external_port: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -237,18 +248,24 @@ impl Axon {
         pipeline::router(self.state.clone())
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
+    /// Callers whose nonces are remembered (bounded by [`NonceConfig::max_callers`]).
+    pub fn nonce_callers(&self) -> usize {
+        self.state
+            .nonces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .callers()
+    }
+
+    /// Serves on `listener` with [`AxonConfig::connections`] until `shutdown` resolves, then
+    /// drains in-flight requests.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AxonError> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = self.state.config.connections.clone();
+        serve_with_limits(listener, self.router(), limits, shutdown).await?;
         Ok(())
     }
 }

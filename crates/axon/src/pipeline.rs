@@ -197,25 +197,14 @@ async fn run_pipeline(
     headers.dendrite.ip = Some(peer.ip().to_string());
     headers.dendrite.port = Some(i64::from(peer.port()));
 
-    let caller = match verify(&state, &headers, peer) {
-        Ok(c) => c,
-        Err(msg) => {
-            let msg = format!("Not Verified with error: {msg}");
-            return error_response(&state, &headers, StatusCode::UNAUTHORIZED, msg, started);
-        }
-    };
-    if let Err(reason) = state.hooks.blacklist(name, &caller) {
-        tracing::debug!(hotkey = %caller.hotkey_ss58, %reason, "blacklisted");
-        let msg = format!("Forbidden. Key is blacklisted: {reason}.");
-        return error_response(&state, &headers, StatusCode::FORBIDDEN, msg, started);
-    }
-
+    // A declared body over the limit is refused before any work: nothing of it is read, and
+    // hyper closes the connection instead of draining it.
     let limit = state.config.max_body_bytes;
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
         let msg = format!("Request body exceeds {limit} bytes");
         return error_response(
             &state,
@@ -225,15 +214,50 @@ async fn run_pipeline(
             started,
         );
     }
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        let msg = format!("Request body exceeds {limit} bytes or could not be read");
-        return error_response(
-            &state,
-            &headers,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            msg,
-            started,
-        );
+
+    let verified = match verify_signature(&state, &headers, peer) {
+        Ok(c) => c,
+        Err(msg) => {
+            let msg = format!("Not Verified with error: {msg}");
+            return error_response(&state, &headers, StatusCode::UNAUTHORIZED, msg, started);
+        }
+    };
+    if let Err(reason) = state.hooks.blacklist(name, &verified.caller) {
+        tracing::debug!(hotkey = %verified.caller.hotkey_ss58, %reason, "blacklisted");
+        let msg = format!("Forbidden. Key is blacklisted: {reason}.");
+        return error_response(&state, &headers, StatusCode::FORBIDDEN, msg, started);
+    }
+    // Only now, with the caller verified and welcome, is its nonce checked and remembered.
+    if let Err(msg) = check_nonce(&state, &headers, &verified) {
+        let msg = format!("Not Verified with error: {msg}");
+        return error_response(&state, &headers, StatusCode::UNAUTHORIZED, msg, started);
+    }
+    let caller = verified.caller;
+
+    let deadline = started + caller.timeout;
+    let read = tokio::time::timeout_at(deadline.into(), axum::body::to_bytes(body, limit)).await;
+    let body = match read {
+        Ok(Ok(body)) => body,
+        Err(_) => {
+            let secs = caller.timeout.as_secs_f64();
+            let msg = format!("Request timeout after {secs} seconds");
+            return error_response(&state, &headers, StatusCode::REQUEST_TIMEOUT, msg, started);
+        }
+        Ok(Err(e)) => {
+            let error = e.into_inner();
+            let (status, msg) = if crate::server::is_body_timeout(error.as_ref()) {
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request body did not arrive in time".to_string(),
+                )
+            } else {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("Request body exceeds {limit} bytes or could not be read"),
+                )
+            };
+            return error_response(&state, &headers, status, msg, started);
+        }
     };
     let ctx = RequestContext {
         state,
@@ -244,8 +268,20 @@ async fn run_pipeline(
     route.handle(ctx, body).await
 }
 
-/// Signature and nonce checks (`Axon.default_verify`), plus: the signature is always required.
-fn verify(state: &AxonState, h: &SynapseHeaders, peer: SocketAddr) -> Result<Caller, String> {
+/// A caller whose signature verified, with what the nonce check needs.
+struct Verified {
+    caller: Caller,
+    nonce: i64,
+    key: String,
+}
+
+/// The signature half of `Axon.default_verify` (the signature is always required). Stores
+/// nothing: the nonce is checked by [`check_nonce`] once the blacklist accepted the caller.
+fn verify_signature(
+    state: &AxonState,
+    h: &SynapseHeaders,
+    peer: SocketAddr,
+) -> Result<Verified, String> {
     let d = &h.dendrite;
     let hotkey_ss58 = d.hotkey.as_deref().ok_or("Missing Hotkey")?;
     let nonce = d.nonce.ok_or("Missing Nonce")?;
@@ -258,27 +294,36 @@ fn verify(state: &AxonState, h: &SynapseHeaders, peer: SocketAddr) -> Result<Cal
     if !hotkey.verify(message.as_bytes(), &signature) {
         return Err(format!("Signature mismatch with {message}"));
     }
-    let now = now_ns();
-    let key = format!("{hotkey_ss58}:{uuid}");
+    Ok(Verified {
+        caller: Caller {
+            hotkey,
+            hotkey_ss58: hotkey_ss58.to_string(),
+            version: d.version,
+            peer,
+            binding: audiosubnet_protocol::BodyBinding::Hashed,
+            timeout: request_timeout(h.timeout, state.config.max_request_timeout),
+        },
+        nonce,
+        key: format!("{hotkey_ss58}:{uuid}"),
+    })
+}
+
+/// The nonce half of `Axon.default_verify`: replay and age rules, then the nonce is recorded.
+fn check_nonce(state: &AxonState, h: &SynapseHeaders, v: &Verified) -> Result<(), String> {
     state
         .nonces
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .check_and_record(&key, nonce, d.version, h.timeout, now)
-        .map_err(|e| e.to_string())?;
-    let max = state.config.max_request_timeout;
-    let timeout = h
-        .timeout
+        .check_and_record(&v.key, v.nonce, v.caller.version, h.timeout, now_ns())
+        .map_err(|e| e.to_string())
+}
+
+/// The caller's `timeout` header as a budget: capped by `max`; absent, NaN, infinite, zero or
+/// negative values mean `max`. (Clamped before the conversion, which panics on huge values.)
+fn request_timeout(header: Option<f64>, max: Duration) -> Duration {
+    header
         .filter(|t| t.is_finite() && *t > 0.0)
-        .map_or(max, |t| Duration::from_secs_f64(t).min(max));
-    Ok(Caller {
-        hotkey,
-        hotkey_ss58: hotkey_ss58.to_string(),
-        version: d.version,
-        peer,
-        binding: audiosubnet_protocol::BodyBinding::Hashed,
-        timeout,
-    })
+        .map_or(max, |t| Duration::from_secs_f64(t.min(max.as_secs_f64())))
 }
 
 fn now_ns() -> i64 {
