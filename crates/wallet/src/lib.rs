@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod account;
+pub mod atomic;
 mod error;
 pub mod keyfile;
 mod keypair;

@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -410,8 +409,8 @@ fn write_pair(
     write_file(public_path, &keyfile::public_json(&keypair.account_id()))
 }
 
-/// Writes `data` atomically (temp file + rename) with mode 0600, creating parent directories
-/// with mode 0700.
+/// Writes `data` with mode 0600 through [`crate::atomic::write_atomic`] (create-new, no-follow
+/// temporary, fsync, rename, directory fsync), creating parent directories with mode 0700.
 fn write_file(path: &Path, data: &[u8]) -> Result<(), WalletError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let mut builder = fs::DirBuilder::new();
@@ -421,29 +420,8 @@ fn write_file(path: &Path, data: &[u8]) -> Result<(), WalletError> {
     builder
         .create(dir)
         .map_err(|e| WalletError::io("cannot create directory", dir, e))?;
-
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
-        // The mode above applies only to new files; enforce it for a leftover temp file too.
-        #[cfg(unix)]
-        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        WalletError::io("cannot write", path, e)
-    })
+    crate::atomic::write_atomic(path, data, 0o600)
+        .map_err(|e| WalletError::io("cannot write", path, e))
 }
 
 #[cfg(test)]
@@ -466,6 +444,32 @@ mod tests {
             let w = Wallet::new("a", "b", "~/.bittensor/wallets");
             assert_eq!(w.path(), home.join(".bittensor/wallets"));
         }
+    }
+
+    /// A symlink planted where the key file's temporary copy goes (the old name was predictable:
+    /// `.{name}.tmp{pid}`) must not receive the secret.
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_does_not_receive_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Wallet::new("cold", "hot", dir.path());
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"untouched").unwrap();
+        let hotkeys = w.hotkey_path().parent().unwrap().to_path_buf();
+        fs::create_dir_all(&hotkeys).unwrap();
+        let planted = hotkeys.join(format!(".hot.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+
+        w.set_hotkey(&Keypair::from_uri("//Alice").unwrap(), None, false)
+            .unwrap();
+        // Not assert_eq: on failure that would print the key.
+        assert!(
+            fs::read(&victim).unwrap() == b"untouched",
+            "the secret went through the planted symlink"
+        );
+        let meta = fs::symlink_metadata(w.hotkey_path()).unwrap();
+        assert!(meta.file_type().is_file(), "the key file is a regular file");
+        assert_eq!(w.load_hotkey(None).unwrap().ss58(), ALICE);
     }
 
     #[test]
