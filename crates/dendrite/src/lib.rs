@@ -21,19 +21,23 @@
 //! # Ok(()) }
 //! ```
 
+pub mod reply;
 mod target;
 
+pub use reply::{
+    AxonStatus, MAX_MINER_TEXT_BYTES, MAX_TTS_REPLY_BYTES, Reply, TtsReply, bounded_text,
+};
 pub use target::{AxonTarget, TargetParseError};
 
 use audiosubnet_protocol::{
-    PROTOCOL_VERSION, RequestBody, ResponseTerminals, Synapse, SynapseHeaders, TerminalInfo,
-    format_signature, signature_message, synapse_body_hash,
+    PROTOCOL_VERSION, RequestBody, Synapse, SynapseHeaders, TerminalInfo, format_signature,
+    signature_message, synapse_body_hash,
 };
 use audiosubnet_wallet::Keypair;
 use base64::Engine;
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -43,8 +47,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Client limits.
 #[derive(Debug, Clone)]
 pub struct DendriteConfig {
-    /// Largest response body read; larger replies count as unparseable (422), so a hostile axon
-    /// cannot exhaust the caller's memory.
+    /// Largest response body read; larger replies count as unparseable (422) and are refused
+    /// before parsing, so a hostile axon cannot exhaust the caller's memory. The default fits the
+    /// longest clip the validator accepts ([`MAX_TTS_REPLY_BYTES`]).
     pub max_response_bytes: usize,
     /// Calls in flight at once during a fan-out.
     pub max_in_flight: usize,
@@ -55,7 +60,7 @@ pub struct DendriteConfig {
 impl Default for DendriteConfig {
     fn default() -> Self {
         DendriteConfig {
-            max_response_bytes: 64 * 1024 * 1024,
+            max_response_bytes: MAX_TTS_REPLY_BYTES,
             max_in_flight: 256,
             external_ip: "0.0.0.0".into(),
         }
@@ -71,7 +76,7 @@ pub struct SynapseResponse<S> {
     pub synapse: Option<S>,
     /// 200 on success; the axon's HTTP status; or 408/503/422/500 on the client side.
     pub status_code: u16,
-    /// The axon's or the client's message.
+    /// The axon's or the client's message, through [`bounded_text`].
     pub status_message: String,
     /// Seconds the axon reported spending.
     pub process_time: Option<f64>,
@@ -153,10 +158,25 @@ impl Dendrite {
         synapse: &S,
         timeout: Duration,
     ) -> Vec<SynapseResponse<S>> {
-        futures::stream::iter(targets.iter().map(|t| self.call(t, synapse, timeout)))
-            .buffered(self.config.max_in_flight.max(1))
-            .collect()
-            .await
+        self.forward_for::<S, S>(targets, synapse, timeout).await
+    }
+
+    /// As [`forward`](Self::forward), reading each reply as `R` (e.g. [`TtsReply`]: only the
+    /// fields the validator scores).
+    pub async fn forward_for<S: Synapse, R: Reply>(
+        &self,
+        targets: &[AxonTarget],
+        synapse: &S,
+        timeout: Duration,
+    ) -> Vec<SynapseResponse<R>> {
+        futures::stream::iter(
+            targets
+                .iter()
+                .map(|t| self.call_for::<S, R>(t, synapse, timeout)),
+        )
+        .buffered(self.config.max_in_flight.max(1))
+        .collect()
+        .await
     }
 
     /// Sends `synapse` to one axon and waits at most `timeout` for the whole reply.
@@ -166,9 +186,19 @@ impl Dendrite {
         synapse: &S,
         timeout: Duration,
     ) -> SynapseResponse<S> {
+        self.call_for::<S, S>(target, synapse, timeout).await
+    }
+
+    /// As [`call`](Self::call), reading the reply as `R`.
+    pub async fn call_for<S: Synapse, R: Reply>(
+        &self,
+        target: &AxonTarget,
+        synapse: &S,
+        timeout: Duration,
+    ) -> SynapseResponse<R> {
         let started = Instant::now();
         let outcome = match self.build_request(target, synapse, timeout) {
-            Ok(request) => match tokio::time::timeout(timeout, self.exchange::<S>(request)).await {
+            Ok(request) => match tokio::time::timeout(timeout, self.exchange::<R>(request)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Outcome::failed(
                     408,
@@ -185,7 +215,8 @@ impl Dendrite {
             target: target.clone(),
             synapse: outcome.synapse,
             status_code: outcome.status_code,
-            status_message: outcome.status_message,
+            // The one place miner text enters: bounded before anyone logs or stores it.
+            status_message: bounded_text(&outcome.status_message),
             process_time: outcome.process_time,
             elapsed: started.elapsed(),
         }
@@ -254,7 +285,7 @@ impl Dendrite {
             .map_err(|e| format!("request: {e}"))
     }
 
-    async fn exchange<S: Synapse>(&self, request: http::Request<Full<Bytes>>) -> Outcome<S> {
+    async fn exchange<R: Reply>(&self, request: http::Request<Full<Bytes>>) -> Outcome<R> {
         let response = match self.client.request(request).await {
             Ok(r) => r,
             Err(e) => {
@@ -263,61 +294,68 @@ impl Dendrite {
             }
         };
         let status = response.status().as_u16();
-        let header_status = response
-            .headers()
-            .get("bt_header_axon_status_code")
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u16>().ok());
-        let header_message = response
-            .headers()
-            .get("bt_header_axon_status_message")
-            .and_then(|v| v.to_str().ok().map(str::to_string));
-        let header_process_time = response
-            .headers()
-            .get("bt_header_axon_process_time")
-            .and_then(|v| v.to_str().ok()?.trim().parse::<f64>().ok());
-        let limit = self.config.max_response_bytes;
-        let body = match Limited::new(response.into_body(), limit).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                let msg = if e.is::<http_body_util::LengthLimitError>() {
-                    format!("Failed to parse response: body exceeds {limit} bytes")
-                } else {
-                    format!("Response body could not be read: {e}")
-                };
-                return Outcome::failed(422, msg);
-            }
-        };
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let header_status =
+            header("bt_header_axon_status_code").and_then(|v| v.trim().parse::<u16>().ok());
+        let header_message = header("bt_header_axon_status_message").map(bounded_text);
+        let header_process_time =
+            header("bt_header_axon_process_time").and_then(|v| v.trim().parse::<f64>().ok());
         if status != 200 {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("message")?.as_str().map(str::to_string))
-                .or_else(|| header_message.clone())
+            // An error needs a message, not megabytes: read a little, and fall back to the
+            // header when the body is too long or not the SDK's `{"message": …}`.
+            let message = match read_body(response.into_body(), MAX_ERROR_BODY_BYTES).await {
+                Ok(body) => serde_json::from_slice::<ErrorBody>(&body)
+                    .ok()
+                    .and_then(|b| b.message),
+                Err(_) => None,
+            };
+            let message = message
+                .or(header_message)
                 .unwrap_or_else(|| format!("HTTP {status}"));
             return Outcome::failed(status, message);
         }
-        let synapse = match parse_reply::<S>(body.clone()).await {
-            Ok(s) => s,
+        let limit = self.config.max_response_bytes;
+        let body = match read_body(response.into_body(), limit).await {
+            Ok(b) => b,
+            Err(BodyError::TooLong) => {
+                return Outcome::failed(
+                    422,
+                    format!("Failed to parse response: body exceeds {limit} bytes"),
+                );
+            }
+            Err(BodyError::Read(e)) => {
+                return Outcome::failed(422, format!("Response body could not be read: {e}"));
+            }
+        };
+        let (mut reply, body) = match parse_reply::<R>(body, limit).await {
+            Ok(parsed) => parsed,
             Err(e) => return Outcome::failed(422, format!("Failed to parse response: {e}")),
         };
-        // The status headers are authoritative (the SDK merges them over the body); read the
-        // body's `axon` object only when they are absent: that is a second pass over a reply
-        // that may hold megabytes of samples.
+        // The status headers are authoritative (the SDK merges them over the body); the body's
+        // `axon` object counts only when they are absent.
         let axon = match header_status {
-            Some(code) => TerminalInfo {
+            Some(code) => AxonStatus {
                 status_code: Some(i64::from(code)),
                 status_message: header_message,
                 process_time: header_process_time,
-                ..Default::default()
             },
-            None => match serde_json::from_slice::<ResponseTerminals>(&body) {
-                Ok(t) => t.axon.unwrap_or_default(),
-                Err(e) => return Outcome::failed(422, format!("Failed to parse response: {e}")),
+            None => match reply.take_axon() {
+                Some(axon) => axon,
+                // A reply type that does not read the terminal: a second, small pass.
+                None => match body.as_deref().map(serde_json::from_slice::<BodyAxon>) {
+                    Some(Ok(t)) => t.axon.unwrap_or_default(),
+                    Some(Err(e)) => {
+                        return Outcome::failed(422, format!("Failed to parse response: {e}"));
+                    }
+                    None => AxonStatus::default(),
+                },
             },
         };
+        drop(body);
         let axon_status = axon.status_code.and_then(|c| u16::try_from(c).ok());
         match axon_status {
             Some(200) => Outcome {
-                synapse: Some(synapse),
+                synapse: Some(reply),
                 status_code: 200,
                 status_message: axon.status_message.unwrap_or_else(|| "Success".into()),
                 process_time: axon.process_time,
@@ -335,14 +373,68 @@ impl Dendrite {
     }
 }
 
+/// Most of an error reply read for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
 /// Replies past this size are parsed on the blocking pool, off the async workers.
 const INLINE_PARSE_BYTES: usize = 256 * 1024;
 
-async fn parse_reply<S: Synapse>(body: Bytes) -> Result<S, String> {
-    if body.len() <= INLINE_PARSE_BYTES {
-        return serde_json::from_slice(&body).map_err(|e| e.to_string());
+/// The SDK's error body.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The `axon` terminal alone, for reply types that do not read it.
+#[derive(serde::Deserialize)]
+struct BodyAxon {
+    #[serde(default)]
+    axon: Option<AxonStatus>,
+}
+
+enum BodyError {
+    TooLong,
+    Read(hyper::Error),
+}
+
+/// Reads a body into one buffer of at most `limit` bytes, refusing a larger body as soon as its
+/// declared length or the bytes received pass the limit (nothing is parsed before that).
+async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Result<Vec<u8>, BodyError> {
+    use hyper::body::Body as _;
+    let declared = body.size_hint().exact();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLong);
     }
-    tokio::task::spawn_blocking(move || serde_json::from_slice(&body).map_err(|e| e.to_string()))
+    // One buffer sized from the declared length (already bounded), so it is not regrown.
+    let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(BodyError::TooLong);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `body` as `R` (on the blocking pool when large). The body comes back only when `R`
+/// needs a second pass for the axon terminal; otherwise it is freed right after parsing.
+async fn parse_reply<R: Reply>(
+    body: Vec<u8>,
+    limit: usize,
+) -> Result<(R, Option<Vec<u8>>), String> {
+    let inline = body.len() <= INLINE_PARSE_BYTES;
+    let parse = move || {
+        let reply: R = reply::parse_body(&body, limit)?;
+        Ok((reply, (!R::READS_AXON).then_some(body)))
+    };
+    if inline {
+        return parse();
+    }
+    tokio::task::spawn_blocking(parse)
         .await
         .map_err(|e| format!("parser task failed: {e}"))?
 }
