@@ -64,7 +64,12 @@ pub enum ScoringError {
         /// What went wrong.
         message: String,
     },
-    /// The worker thread is gone (it panicked or the scorer was dropped).
+    /// The worker thread is gone (the scorer was dropped, or its models could not be restored
+    /// after a panic).
     #[error("the scoring worker stopped")]
     WorkerGone,
+    /// Scoring this clip panicked; the worker caught it and carries on (with reloaded models
+    /// when it can reload them).
+    #[error("scoring panicked: {0}")]
+    Panicked(String),
 }

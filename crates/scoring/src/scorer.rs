@@ -1,6 +1,13 @@
 //! The resident models and the worker thread that runs them.
+//!
+//! The worker survives a panic in one clip: the clip's result is [`ScoringError::Panicked`] (a
+//! fault of the validator, not of the miner), the models are reloaded when the scorer knows how
+//! (it was started from a [`ScorerConfig`]), and the next clip is scored as usual.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -111,6 +118,14 @@ pub enum Samples {
     F32(Vec<f32>),
     /// JSON numbers parsed as f64 (keeps int32 PCM exact).
     F64(Vec<f64>),
+    /// Float samples shared with the caller (no copy of a clip the caller also keeps).
+    Shared(Arc<Vec<f32>>),
+}
+
+impl From<Arc<Vec<f32>>> for Samples {
+    fn from(v: Arc<Vec<f32>>) -> Self {
+        Self::Shared(v)
+    }
 }
 
 impl From<Vec<f32>> for Samples {
@@ -177,6 +192,7 @@ impl ScoringModels {
         let checked = match samples {
             Samples::F32(s) => check_response(prompt, s, sample_rate)?,
             Samples::F64(s) => check_response(prompt, s, sample_rate)?,
+            Samples::Shared(s) => check_response(prompt, s.as_slice(), sample_rate)?,
         };
         let pcm = to_16k(&checked.samples, sample_rate);
         let fingerprint = Fingerprint::of_16k(&pcm).to_hex();
@@ -267,6 +283,14 @@ pub struct Scorer {
     tx: Option<SyncSender<Job>>,
     capacity: usize,
     worker: Option<JoinHandle<()>>,
+    hooks: Arc<Hooks>,
+}
+
+/// Shared between the scorer and its worker.
+#[derive(Debug, Default)]
+struct Hooks {
+    /// Clips still to fail with an injected panic (fault injection for tests).
+    panics: AtomicUsize,
 }
 
 impl Scorer {
@@ -274,16 +298,26 @@ impl Scorer {
     /// starts the worker thread.
     pub fn start(cfg: &ScorerConfig) -> Result<Self, ScoringError> {
         let models = ScoringModels::load(cfg)?;
-        Self::with_models(models, cfg.queue_capacity)
+        Self::spawn(models, cfg.queue_capacity, Some(cfg.clone()))
     }
 
-    /// Starts the worker on already loaded models.
+    /// Starts the worker on already loaded models (after a panic they are kept, not reloaded).
     pub fn with_models(models: ScoringModels, queue_capacity: usize) -> Result<Self, ScoringError> {
+        Self::spawn(models, queue_capacity, None)
+    }
+
+    fn spawn(
+        models: ScoringModels,
+        queue_capacity: usize,
+        reload: Option<ScorerConfig>,
+    ) -> Result<Self, ScoringError> {
         let capacity = queue_capacity.max(1);
         let (tx, rx) = sync_channel::<Job>(capacity);
+        let hooks = Arc::new(Hooks::default());
+        let worker_hooks = hooks.clone();
         let worker = std::thread::Builder::new()
             .name("scoring".to_owned())
-            .spawn(move || worker(models, rx))
+            .spawn(move || worker(models, rx, reload, worker_hooks))
             .map_err(|e| ScoringError::Io {
                 context: "spawning the scoring thread".to_owned(),
                 source: e,
@@ -292,7 +326,15 @@ impl Scorer {
             tx: Some(tx),
             capacity,
             worker: Some(worker),
+            hooks,
         })
+    }
+
+    /// Fault injection for tests: the next `n` clips panic inside the worker, as a bug in a
+    /// model would. Each is answered with [`ScoringError::Panicked`]; the worker carries on.
+    #[doc(hidden)]
+    pub fn inject_panics(&self, n: usize) {
+        self.hooks.panics.store(n, Ordering::SeqCst);
     }
 
     /// Queues a response for scoring against the validator's `prompt`. Returns at once:
@@ -354,16 +396,53 @@ impl Drop for Scorer {
     }
 }
 
-fn worker(mut models: ScoringModels, rx: Receiver<Job>) {
+fn worker(
+    mut models: ScoringModels,
+    rx: Receiver<Job>,
+    reload: Option<ScorerConfig>,
+    hooks: Arc<Hooks>,
+) {
     while let Ok(job) = rx.recv() {
         if job.reply.is_closed() {
             continue;
         }
-        let result = models.score(&job.prompt, &job.samples, job.sample_rate);
+        let inject = hooks
+            .panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if inject {
+                panic!("injected scoring panic");
+            }
+            models.score(&job.prompt, &job.samples, job.sample_rate)
+        }));
+        let result = match outcome {
+            Ok(result) => result,
+            Err(payload) => {
+                let msg = panic_message(payload.as_ref());
+                tracing::error!("scoring a clip panicked: {msg}");
+                // A panic may leave a model half-updated: start again from the files.
+                if let Some(cfg) = &reload {
+                    match ScoringModels::load(cfg) {
+                        Ok(fresh) => models = fresh,
+                        Err(e) => tracing::error!("reloading the models after a panic: {e}"),
+                    }
+                }
+                Err(ScoringError::Panicked(msg))
+            }
+        };
         if let Err(e) = &result {
             tracing::debug!(error = %e, "response not scored");
         }
         let _ = job.reply.send(result);
     }
     tracing::debug!("scoring worker stopped");
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
