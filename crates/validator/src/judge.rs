@@ -1,10 +1,15 @@
 //! The validator's [`Judge`]: the scoring crate's resident models, plus replay detection across
 //! rounds (a clip that matches one sent earlier for a different prompt earns nothing, however
 //! close its transcript happens to be).
+//!
+//! Only clips whose transcript matched their own prompt (WER below the formula's zero point)
+//! enter the replay index: otherwise a miner could plant another prompt's audio now and have
+//! the honest miners who speak that prompt later flagged as replays.
 
-use crate::round::{Judge, Judgement};
+use crate::round::{Judge, JudgeError, Judgement, ValidatorFault};
 use crate::state::FingerprintRecord;
-use audiosubnet_scoring::{Fingerprint, ReplayIndex, Scorer, ScoringError};
+use audiosubnet_scoring::formula::WER_ZERO;
+use audiosubnet_scoring::{Fingerprint, ReplayIndex, Samples, Scorer, ScoringError};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
@@ -29,6 +34,7 @@ impl ScoringJudge {
     pub fn new(scorer: Arc<Scorer>, history: impl IntoIterator<Item = FingerprintRecord>) -> Self {
         let mut index = ReplayIndex::new(REPLAY_MEMORY);
         for record in history {
+            // The state holds only indexed clips (see the module docs).
             if let Some(fp) = Fingerprint::from_hex(&record.fingerprint) {
                 index.insert(&record.hotkey, &record.prompt, fp);
             }
@@ -44,33 +50,33 @@ impl ScoringJudge {
         &self,
         hotkey: String,
         prompt: String,
-        samples: Vec<f32>,
+        samples: Arc<Vec<f32>>,
         sample_rate: u32,
-    ) -> Result<Judgement, String> {
+    ) -> Result<Judgement, JudgeError> {
         let scored = {
             let _place = self
                 .queue
                 .acquire()
                 .await
-                .map_err(|_| "validator scoring error: queue closed".to_owned())?;
-            match self.scorer.try_score(prompt.clone(), samples, sample_rate) {
+                .map_err(|_| ValidatorFault::QueueClosed)?;
+            match self
+                .scorer
+                .try_score(prompt.clone(), Samples::Shared(samples), sample_rate)
+            {
                 Ok(rx) => rx.await,
-                Err(e) => return Err(format!("validator scoring error: {e}")),
+                // The semaphore keeps the queue from filling; if it is full anyway, that is ours.
+                Err(e) => return Err(ValidatorFault::Invalid(e.to_string()).into()),
             }
         };
         let breakdown = match scored {
             Ok(Ok(b)) => b,
-            Ok(Err(ScoringError::Rejected(r))) => return Err(r.to_string()),
-            // Our own failure (model error, worker gone) is not the miner's fault, but it cannot
-            // be scored either; the round records it as a failure with the reason.
-            Ok(Err(e)) => return Err(format!("validator scoring error: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "validator scoring error: {}",
-                    ScoringError::WorkerGone
-                ));
-            }
+            Ok(Err(ScoringError::Rejected(r))) => return Err(JudgeError::Rejected(r.to_string())),
+            // Our own failure (model error, panic, worker gone): not the miner's fault.
+            Ok(Err(e)) => return Err(ValidatorFault::Scoring(e).into()),
+            Err(_) => return Err(ValidatorFault::Scoring(ScoringError::WorkerGone).into()),
         };
+        // Only speech of its own prompt may later testify against others.
+        let indexable = breakdown.wer < WER_ZERO;
         let fingerprint = breakdown.fingerprint.clone();
         let replays = self.replays.clone();
         let label = hotkey.clone();
@@ -79,18 +85,20 @@ impl ScoringJudge {
             let fp = Fingerprint::from_hex(&fingerprint)?;
             let mut index = replays.lock().unwrap_or_else(|p| p.into_inner());
             let found = index.find_replay(&prompt_for_index, &fp);
-            index.insert(&label, &prompt_for_index, fp);
+            if indexable && found.is_none() {
+                index.insert(&label, &prompt_for_index, fp);
+            }
             found
         })
         .await
         .ok()
         .flatten();
         if let Some(m) = replay {
-            return Err(format!(
+            return Err(JudgeError::Rejected(format!(
                 "replayed audio: matches a clip {} sent for another prompt (similarity {:.2})",
                 short(&m.label),
                 m.similarity
-            ));
+            )));
         }
         let value = serde_json::to_value(&breakdown).unwrap_or(serde_json::Value::Null);
         Ok(Judgement {
@@ -101,6 +109,7 @@ impl ScoringJudge {
             transcript: Some(breakdown.transcript),
             fingerprint: Some(breakdown.fingerprint),
             exact_hash: Some(breakdown.exact_hash),
+            indexed: indexable,
         })
     }
 }
@@ -114,9 +123,9 @@ impl Judge for ScoringJudge {
         &self,
         hotkey: String,
         prompt: String,
-        samples: Vec<f32>,
+        samples: Arc<Vec<f32>>,
         sample_rate: u32,
-    ) -> BoxFuture<'static, Result<Judgement, String>> {
+    ) -> BoxFuture<'static, Result<Judgement, JudgeError>> {
         let this = self.clone();
         Box::pin(async move { this.score(hotkey, prompt, samples, sample_rate).await })
     }

@@ -19,6 +19,9 @@ pub struct Roster {
     /// Every registered `(uid, hotkey)` when a metagraph is known: scores of hotkeys no longer
     /// registered are dropped.
     pub registered: Option<Vec<(u16, String)>>,
+    /// This validator holds a validator permit (always offline). Only without one may a miner
+    /// refuse it (401/403) at no cost; with one, a refusal is the miner's failure.
+    pub holds_permit: bool,
 }
 
 /// A source of miners and a sink for scores.
@@ -42,6 +45,7 @@ impl Network for FixedMiners {
         let roster = Roster {
             targets: self.0.clone(),
             registered: None,
+            holds_permit: true,
         };
         Box::pin(async move { Ok(roster) })
     }
@@ -223,9 +227,14 @@ impl Network for ChainNetwork {
                 .iter()
                 .map(|n| (n.uid, AccountId::from(n.hotkey).to_ss58()))
                 .collect();
+            let holds_permit = mg
+                .neurons
+                .iter()
+                .any(|n| n.hotkey == own && n.validator_permit);
             Ok(Roster {
                 targets: queryable(mg, &own, limit),
                 registered: Some(registered),
+                holds_permit,
             })
         })
     }

@@ -39,8 +39,9 @@ pub fn write(dir: &Path, state: &ScoreState, report: &RoundReport) -> std::io::R
         .and_then(|d| serde_json::from_slice(&d).ok())
         .unwrap_or_default();
     for r in &report.results {
-        let Some(audio) = &r.audio else { continue };
-        let (samples, rate) = audio.as_ref();
+        let Some((samples, rate)) = &r.audio else {
+            continue;
+        };
         let wav = format!("{}.wav", sanitize(&r.hotkey));
         if write_wav(&audio_dir.join(&wav), samples, *rate).is_ok() {
             latest.insert(
@@ -287,12 +288,14 @@ mod tests {
         if let Some(m) = state.miners.get_mut("5Evil") {
             m.model_name = Some("<script>alert(1)</script>".into());
         }
-        let result = |hotkey: &str, audio: Option<Arc<(Vec<f32>, u32)>>| MinerResult {
+        let result = |hotkey: &str, audio: Option<(Arc<Vec<f32>>, u32)>| MinerResult {
             hotkey: hotkey.into(),
             uid: None,
             status: 200,
             reward: Some(0.5),
             failed: false,
+            validator_fault: false,
+            judged: true,
             reason: None,
             breakdown: None,
             latency_s: 0.1,
@@ -305,8 +308,8 @@ mod tests {
             round: 1,
             prompt: "Say \"hi\" & <go>".into(),
             results: vec![
-                result("5Honest", Some(Arc::new((tone, 16_000)))),
-                result("5Evil", Some(Arc::new((vec![f32::NAN; 10], 16_000)))),
+                result("5Honest", Some((Arc::new(tone), 16_000))),
+                result("5Evil", Some((Arc::new(vec![f32::NAN; 10]), 16_000))),
             ],
             identical_audio: vec![],
         };

@@ -1,8 +1,13 @@
 //! One validator round: a prompt goes to a chunk of miners at once; every reply is judged
 //! (or penalised), blended into the miners' EMAs, and summarised in a report.
+//!
+//! Whose fault a bad outcome is decides what happens: anything but a 200 with audio that
+//! passes the checks is the miner's failure (refusals included, unless this validator holds no
+//! permit and may legitimately be refused); a failure of the validator's own scoring skips the
+//! miner for the round and never touches its EMA.
 
 use crate::state::{FingerprintRecord, ScoreState};
-use audiosubnet_dendrite::{AxonTarget, Dendrite, SynapseResponse};
+use audiosubnet_dendrite::{AxonTarget, Dendrite, SynapseResponse, TtsReply};
 use audiosubnet_protocol::TextToSpeech;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -34,6 +39,10 @@ pub struct Judgement {
     pub fingerprint: Option<String>,
     /// Exact hash of the samples, for identical audio across miners within a round.
     pub exact_hash: Option<String>,
+    /// Whether the fingerprint entered the replay index (and so belongs in the state): only
+    /// clips whose transcript matched their own prompt do, so planted audio cannot get honest
+    /// miners flagged later.
+    pub indexed: bool,
     /// Word error rate, when measured.
     pub wer: Option<f64>,
     /// DNSMOS OVRL, when measured.
@@ -42,18 +51,60 @@ pub struct Judgement {
     pub transcript: Option<String>,
 }
 
+/// Why a reply got no judgement: the miner's fault (it is penalised) or the validator's (the
+/// miner is skipped for the round).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JudgeError {
+    /// The reply was rejected (silence, NaN, wrong rate, replayed audio…).
+    #[error("{0}")]
+    Rejected(String),
+    /// The validator could not score it; the miner is not to blame.
+    #[error("validator fault: {0}")]
+    Validator(#[from] ValidatorFault),
+}
+
+/// A failure of the validator's own scoring.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidatorFault {
+    /// The scoring queue closed.
+    #[error("the scoring queue is closed")]
+    QueueClosed,
+    /// A model failed, the worker is gone, or it panicked on this clip.
+    #[error("scoring failed: {0}")]
+    Scoring(#[from] audiosubnet_scoring::ScoringError),
+    /// The scorer returned something unusable (a non-finite reward).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ValidatorFault {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        use audiosubnet_scoring::ScoringError as E;
+        match self {
+            Self::QueueClosed => "queue_closed",
+            Self::Scoring(E::WorkerGone) => "worker_gone",
+            Self::Scoring(E::Panicked(_)) => "panic",
+            Self::Scoring(_) => "model",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
 /// Scores replies. Implementations keep their models resident and run them off the async
-/// runtime, and remember what they scored to recognise replays; a rejected reply (silence, NaN,
-/// wrong rate, replayed audio…) is an `Err` with the reason.
+/// runtime, and remember what they scored to recognise replays.
 pub trait Judge: Send + Sync {
-    /// Judges `samples` at `sample_rate` as speech of `prompt` from `hotkey`.
+    /// Judges `samples` at `sample_rate` as speech of `prompt` from `hotkey`. The samples are
+    /// shared, not copied: the round keeps the same buffer for its report.
     fn judge(
         &self,
         hotkey: String,
         prompt: String,
-        samples: Vec<f32>,
+        samples: Arc<Vec<f32>>,
         sample_rate: u32,
-    ) -> BoxFuture<'static, Result<Judgement, String>>;
+    ) -> BoxFuture<'static, Result<Judgement, JudgeError>>;
 }
 
 /// Round settings.
@@ -76,10 +127,17 @@ pub struct MinerResult {
     pub uid: Option<u16>,
     /// Status of the call (200, the miner's error status, or the client's 408/503/422).
     pub status: u16,
-    /// Reward applied (after penalties); `None` when the miner refused this validator (403).
+    /// Reward applied (after penalties); `None` when the miner was not charged: it refused a
+    /// validator without a permit, or the validator could not score its reply.
     pub reward: Option<f64>,
     /// Below the threshold, an error, or rejected.
     pub failed: bool,
+    /// The validator's own scoring failed on this reply (no EMA change).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub validator_fault: bool,
+    /// The judge looked at the audio (scored or rejected it).
+    #[serde(skip)]
+    pub judged: bool,
     /// Why it failed, when it did.
     pub reason: Option<String>,
     /// The breakdown when scored.
@@ -88,9 +146,10 @@ pub struct MinerResult {
     pub latency_s: f64,
     /// The engine the miner says it used.
     pub model_name: Option<String>,
-    /// The audio the miner returned (kept for the round's report, not serialised).
+    /// The audio the miner returned and its rate (the judge's copy, shared; kept for the
+    /// round's report, not serialised).
     #[serde(skip)]
-    pub audio: Option<Arc<(Vec<f32>, u32)>>,
+    pub audio: Option<(Arc<Vec<f32>>, u32)>,
     /// Whisper's transcript, when scored.
     pub transcript: Option<String>,
 }
@@ -109,7 +168,22 @@ pub struct RoundReport {
     pub identical_audio: Vec<Vec<String>>,
 }
 
-/// Asks `targets` to speak `prompt`, judges the replies, updates `state`.
+impl RoundReport {
+    /// True when the validator's scoring failed on every reply that reached it (and at least
+    /// one did): its weights would rest on a broken scorer, so they are not set.
+    pub fn scoring_failed(&self) -> bool {
+        let reached = self
+            .results
+            .iter()
+            .filter(|r| r.validator_fault || r.judged)
+            .count();
+        reached > 0 && self.results.iter().filter(|r| r.validator_fault).count() == reached
+    }
+}
+
+/// Asks `targets` to speak `prompt`, judges the replies, updates `state`. `holds_permit`: this
+/// validator holds a validator permit (or runs offline); without one, a miner may refuse it
+/// (401/403) at no cost.
 pub async fn run_round(
     dendrite: &Dendrite,
     judge: &Arc<dyn Judge>,
@@ -117,17 +191,24 @@ pub async fn run_round(
     targets: &[Target],
     state: &mut ScoreState,
     config: &RoundConfig,
+    holds_permit: bool,
 ) -> RoundReport {
     let axons: Vec<AxonTarget> = targets.iter().map(|t| t.axon.clone()).collect();
+    // Only the scored fields are read (padding such as `clone_input` is skipped unbuilt), and
+    // miner text is bounded by the dendrite.
     let replies = dendrite
-        .forward(&axons, &TextToSpeech::request(prompt), config.timeout)
+        .forward_for::<TextToSpeech, TtsReply>(
+            &axons,
+            &TextToSpeech::request(prompt),
+            config.timeout,
+        )
         .await;
-    let judged = futures::future::join_all(targets.iter().zip(replies).map(|(t, reply)| {
+    let judged = futures::future::join_all(targets.iter().zip(replies).map(|(t, mut reply)| {
         let judge = judge.clone();
         let prompt = prompt.to_string();
         async move {
-            let verdict = judge_reply(judge, t, &prompt, &reply).await;
             let model_name = reply.synapse.as_ref().and_then(|s| s.model_name.clone());
+            let verdict = judge_reply(judge, t, &prompt, &mut reply, holds_permit).await;
             (
                 t.clone(),
                 reply.status_code,
@@ -150,6 +231,8 @@ pub async fn run_round(
             status,
             reward: None,
             failed: true,
+            validator_fault: false,
+            judged: false,
             reason: None,
             breakdown: None,
             latency_s: elapsed.as_secs_f64(),
@@ -159,18 +242,29 @@ pub async fn run_round(
         };
         match verdict {
             Verdict::Refused(msg) => {
-                tracing::info!(%hotkey, "miner refuses this validator (403): {msg}");
+                tracing::info!(%hotkey, status, "miner refuses this validator (no permit): {msg}");
                 result.reason = Some(format!("refused: {msg}"));
             }
-            Verdict::Failed(reason) => {
+            Verdict::Skipped(fault) => {
+                // Our fault, not the miner's: no EMA change, but loud.
+                tracing::warn!(%hotkey, kind = fault.kind(), "reply not scored: {fault}");
+                metrics::counter!("validator_scoring_faults_total", "kind" => fault.kind())
+                    .increment(1);
+                result.failed = false;
+                result.validator_fault = true;
+                result.reason = Some(format!("not scored (validator fault): {fault}"));
+            }
+            Verdict::Failed { reason, judged } => {
                 state.update(&hotkey, target.uid, FAILURE_PENALTY, config.alpha, true);
                 result.reward = Some(0.0);
                 result.reason = Some(reason);
+                result.judged = judged;
             }
             Verdict::Scored(j) => {
+                result.judged = true;
                 let failed = j.reward < config.threshold;
                 state.update(&hotkey, target.uid, j.reward, config.alpha, failed);
-                if let Some(fp) = &j.fingerprint {
+                if let Some(fp) = j.fingerprint.as_ref().filter(|_| j.indexed) {
                     state.remember_fingerprint(FingerprintRecord {
                         hotkey: hotkey.clone(),
                         prompt: prompt.to_string(),
@@ -195,6 +289,7 @@ pub async fn run_round(
         state.record_history(&hotkey, round);
         if let Some(m) = state.miners.get_mut(&hotkey) {
             if model_name.is_some() {
+                // Already bounded by the dendrite; a name is short, so cut it further.
                 m.model_name = model_name.map(|n| n.chars().take(64).collect());
             }
             m.last_breakdown = result.breakdown.clone().or_else(|| {
@@ -224,36 +319,65 @@ pub async fn run_round(
 
 enum Verdict {
     Scored(Judgement),
-    Failed(String),
+    /// The miner's failure; `judged` when the judge rejected the audio.
+    Failed {
+        reason: String,
+        judged: bool,
+    },
+    /// A validator without a permit was refused.
     Refused(String),
+    /// The validator could not score the reply.
+    Skipped(ValidatorFault),
+}
+
+fn failed(reason: String) -> Verdict {
+    Verdict::Failed {
+        reason,
+        judged: false,
+    }
 }
 
 async fn judge_reply(
     judge: Arc<dyn Judge>,
     target: &Target,
     prompt: &str,
-    reply: &SynapseResponse<TextToSpeech>,
-) -> (Verdict, Option<Arc<(Vec<f32>, u32)>>) {
-    if reply.status_code == 403 {
+    reply: &mut SynapseResponse<TtsReply>,
+    holds_permit: bool,
+) -> (Verdict, Option<(Arc<Vec<f32>>, u32)>) {
+    // The blacklist's answers: legitimate only towards a validator without a permit.
+    if !holds_permit && matches!(reply.status_code, 401 | 403) {
         return (Verdict::Refused(reply.status_message.clone()), None);
     }
-    let Some(synapse) = reply.synapse.as_ref().filter(|_| reply.is_success()) else {
+    if !reply.is_success() {
         let reason = format!("status {}: {}", reply.status_code, reply.status_message);
-        return (Verdict::Failed(reason), None);
-    };
-    let Some(samples) = synapse.speech_output.clone() else {
-        return (Verdict::Failed("no speech_output".into()), None);
+        return (failed(reason), None);
+    }
+    let Some(synapse) = reply.synapse.as_mut() else {
+        return (failed("no reply".into()), None);
     };
     let rate = synapse.effective_sample_rate();
-    let audio = Arc::new((samples.clone(), rate));
+    let Some(samples) = synapse.speech_output.take() else {
+        return (failed("no speech_output".into()), None);
+    };
+    // One copy of the samples: the judge and the report share it.
+    let samples = Arc::new(samples);
     let hotkey = target.axon.hotkey.clone();
-    let verdict = match judge.judge(hotkey, prompt.to_string(), samples, rate).await {
+    let verdict = match judge
+        .judge(hotkey, prompt.to_string(), samples.clone(), rate)
+        .await
+    {
         Ok(j) if j.reward.is_finite() => Verdict::Scored(Judgement {
             reward: j.reward.clamp(0.0, 1.0),
             ..j
         }),
-        Ok(_) => Verdict::Failed("scorer returned a non-finite reward".into()),
-        Err(reason) => Verdict::Failed(reason),
+        Ok(_) => Verdict::Skipped(ValidatorFault::Invalid(
+            "scorer returned a non-finite reward".into(),
+        )),
+        Err(JudgeError::Rejected(reason)) => Verdict::Failed {
+            reason,
+            judged: true,
+        },
+        Err(JudgeError::Validator(fault)) => Verdict::Skipped(fault),
     };
-    (verdict, Some(audio))
+    (verdict, Some((samples, rate)))
 }

@@ -80,7 +80,9 @@ pub struct MinerSummary<'a> {
 }
 
 /// Runs rounds over the miners `network` lists until `--rounds` are done or `shutdown` resolves,
-/// saving the state after each round and letting `network` set weights. Returns the final state.
+/// saving the state after each round and letting `network` set weights (not after a round in
+/// which the validator's own scoring failed on every reply that reached it; see
+/// [`RoundReport::scoring_failed`]). Returns the final state.
 pub async fn run_rounds(
     config: &LoopConfig,
     dendrite: &Dendrite,
@@ -105,16 +107,16 @@ pub async fn run_rounds(
             r = network.roster() => r,
             _ = &mut shutdown => break,
         };
-        let targets = match roster {
+        let (targets, holds_permit) = match roster {
             Ok(roster) => {
                 if let Some(registered) = &roster.registered {
                     state.sync_registered(registered);
                 }
-                roster.targets
+                (roster.targets, roster.holds_permit)
             }
             Err(e) => {
                 tracing::warn!("cannot list miners: {e}");
-                Vec::new()
+                (Vec::new(), true)
             }
         };
         if targets.is_empty() {
@@ -131,7 +133,7 @@ pub async fn run_rounds(
                 .collect();
             let prompt = prompts.next_prompt();
             let report = tokio::select! {
-                r = run_round(dendrite, &judge, &prompt, &chosen, &mut state, &config.round) => r,
+                r = run_round(dendrite, &judge, &prompt, &chosen, &mut state, &config.round, holds_permit) => r,
                 _ = &mut shutdown => break,
             };
             tracing::info!("{}", format_round(&report, &state));
@@ -146,7 +148,23 @@ pub async fn run_rounds(
                 tracing::warn!("cannot write the report in {}: {e}", dir.display());
             }
             done += 1;
-            network.after_round(&mut state).await;
+            // Weights resting on a broken scorer would be wrong for every miner: hold them
+            // until a round is scored again.
+            let scoring_failed = report.scoring_failed();
+            metrics::gauge!("validator_scoring_healthy").set(if scoring_failed {
+                0.0
+            } else {
+                1.0
+            });
+            if scoring_failed {
+                metrics::counter!("validator_weights_held_total").increment(1);
+                tracing::error!(
+                    round = report.round,
+                    "the validator could not score any reply this round; weights are held until it can"
+                );
+            } else {
+                network.after_round(&mut state).await;
+            }
             state.save(&config.state_path)?;
             if config.rounds.is_some_and(|n| done >= n) {
                 break;

@@ -147,7 +147,7 @@ fn write_rounds(out: &Path) -> ScoreState {
                     }
                     _ => (chirp(24_000), 24_000),
                 };
-                Arc::new((samples, rate))
+                (Arc::new(samples), rate)
             });
             if let Some(reward) = reward {
                 state.record_measures(hotkey, 1.0 - reward, 1.0 + 3.0 * reward);
@@ -158,6 +158,8 @@ fn write_rounds(out: &Path) -> ScoreState {
                 status: if reward.is_some() { 200 } else { 500 },
                 reward,
                 failed: reward.is_none(),
+                validator_fault: false,
+                judged: reward.is_some(),
                 reason: None,
                 breakdown: None,
                 latency_s: 0.2,
