@@ -10,19 +10,30 @@
 //!
 //! Errors are OpenAI-style `{"error": {"message", "type", "param", "code"}}`: 400 for bad
 //! requests, 413 for oversized bodies, 503 (with `Retry-After`) when the synthesis queue is full,
-//! 504 on timeout, 500 when the engine fails. There is no authentication: bind it to a private
-//! interface (the miner's default is 127.0.0.1).
+//! 504 on timeout, 500 when the engine fails, 401 when an API key is configured
+//! ([`OpenAiConfig::api_key`]) and the request lacks `Authorization: Bearer <key>`. Without a
+//! key there is no authentication: bind it to a private interface (the miner's default is
+//! 127.0.0.1).
+//!
+//! Validators come first: OpenAI requests may hold only part of the synthesis pool (at most
+//! [`OpenAiConfig::max_in_flight`] queued or running, and never the last
+//! [`OpenAiConfig::reserved_queue`] queue slots), so a flood here cannot turn validators' synapse
+//! requests into 503s. The endpoint is served with the axon's connection limits and deadlines.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use audiosubnet_axon::{ConnectionLimits, serve_with_limits};
 use audiosubnet_tts::{ENGINE_NAMES, Speech, SynthesisPool};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -34,6 +45,34 @@ use crate::{SynthesisError, run_synthesis};
 /// Sample rate of `response_format: "pcm"` (OpenAI's).
 pub const PCM_SAMPLE_RATE: u32 = 24_000;
 
+/// A bearer key for the endpoint. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct ApiKey(Arc<str>);
+
+impl ApiKey {
+    /// Wraps `key`; `None` when it is blank (no authentication).
+    pub fn new(key: &str) -> Option<Self> {
+        let key = key.trim();
+        (!key.is_empty()).then(|| ApiKey(Arc::from(key)))
+    }
+
+    /// Compares in time independent of where the keys differ (both are hashed first, so not
+    /// of their lengths either).
+    fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let expected = Sha256::digest(self.0.as_bytes());
+        let got = Sha256::digest(presented.as_bytes());
+        expected.ct_eq(&got).into()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
 /// Limits of the OpenAI endpoint.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -41,6 +80,15 @@ pub struct OpenAiConfig {
     pub max_body_bytes: usize,
     /// Longest a request may wait for its audio, queueing included (504 after).
     pub request_timeout: Duration,
+    /// When set, requests must carry `Authorization: Bearer <key>` (401 otherwise).
+    pub api_key: Option<ApiKey>,
+    /// OpenAI requests queued or running at once; `None`: half the pool's workers plus queue
+    /// slots (at least 1). Beyond it, 503.
+    pub max_in_flight: Option<usize>,
+    /// Queue slots OpenAI requests never take, kept for validators; `None`: half the queue.
+    pub reserved_queue: Option<usize>,
+    /// Connection limits and deadlines of [`serve_openai`].
+    pub connections: ConnectionLimits,
 }
 
 impl Default for OpenAiConfig {
@@ -48,6 +96,10 @@ impl Default for OpenAiConfig {
         Self {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(120),
+            api_key: None,
+            max_in_flight: None,
+            reserved_queue: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -55,29 +107,108 @@ impl Default for OpenAiConfig {
 struct Shared {
     pool: Arc<SynthesisPool>,
     config: OpenAiConfig,
+    /// OpenAI requests queued or running now.
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+    reserved_queue: usize,
+}
+
+/// One OpenAI request's claim on the pool share; released when dropped (also when the client
+/// disconnects and the handler is cancelled).
+struct Share<'a>(&'a AtomicUsize);
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Shared {
+    /// Claims a place for one OpenAI request, or `None` when that would eat into the part of
+    /// the pool reserved for validators.
+    fn claim(&self) -> Option<Share<'_>> {
+        let queue_room = self.pool.capacity().saturating_sub(self.reserved_queue);
+        if self.pool.queue_depth() >= queue_room {
+            return None;
+        }
+        let claimed = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_in_flight).then_some(n + 1)
+            });
+        claimed.ok().map(|_| Share(&self.in_flight))
+    }
 }
 
 /// The endpoint's routes: `POST /v1/audio/speech` and `GET /v1/models`.
 pub fn openai_router(pool: Arc<SynthesisPool>, config: OpenAiConfig) -> Router {
     let limit = config.max_body_bytes;
+    let slots = pool.workers() + pool.capacity();
+    let max_in_flight = config.max_in_flight.unwrap_or(slots / 2).max(1);
+    let reserved_queue = config.reserved_queue.unwrap_or(pool.capacity() / 2);
+    let shared = Arc::new(Shared {
+        pool,
+        config,
+        in_flight: AtomicUsize::new(0),
+        max_in_flight,
+        reserved_queue,
+    });
     Router::new()
         .route("/v1/audio/speech", post(speech))
         .route("/v1/models", get(models))
+        // Checked before the body is read.
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            authenticate,
+        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(Shared { pool, config }))
+        .with_state(shared)
 }
 
-/// Serves [`openai_router`] on `listener` until `shutdown` resolves.
+/// Serves [`openai_router`] on `listener` with [`OpenAiConfig::connections`] until `shutdown`
+/// resolves.
 pub async fn serve_openai(
     listener: tokio::net::TcpListener,
     pool: Arc<SynthesisPool>,
     config: OpenAiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, openai_router(pool, config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = config.connections.clone();
+    serve_with_limits(listener, openai_router(pool, config), limits, shutdown).await
+}
+
+/// Refuses requests without the configured bearer key, as OpenAI does (401,
+/// `invalid_api_key`). The key is never logged.
+async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let Some(key) = &shared.config.api_key else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let message = match presented {
+        Some(token) if key.matches(token) => return next.run(request).await,
+        Some(_) => "Incorrect API key provided.",
+        None => {
+            "You didn't provide an API key. Send it in the Authorization header: \
+             `Authorization: Bearer <key>`."
+        }
+    };
+    tracing::debug!("openai request refused: bad or missing API key");
+    ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        kind: "invalid_request_error",
+        code: Some("invalid_api_key"),
+        param: None,
+        message: message.to_string(),
+    }
+    .into_response()
 }
 
 /// An OpenAI-style error response.
@@ -264,6 +395,14 @@ async fn answer(
         return Err(ApiError::invalid(Some("input"), "input is empty"));
     }
 
+    let Some(_share) = shared.claim() else {
+        return Err(ApiError::server(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the server is busy (the OpenAI endpoint's share of the synthesis pool is in use); \
+             retry shortly",
+        ));
+    };
     let speech = tokio::time::timeout(
         shared.config.request_timeout,
         run_synthesis(&shared.pool, request.input),

@@ -245,3 +245,106 @@ async fn espeak_answers_wav_and_pcm() {
     assert!((pcm_secs - secs).abs() < 0.01, "{pcm_secs} vs {secs}");
     assert!(rms(&pcm) > 0.02);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_flood_leaves_room_for_validators() {
+    use audiosubnet_axon::Caller;
+    use audiosubnet_protocol::{BodyBinding, TextToSpeech};
+    // One worker, four queue slots, 400 ms per prompt.
+    let pool = Arc::new(tone_pool(Duration::from_millis(400), 4));
+    let (l, addr) = listener().await;
+    tokio::spawn(serve_openai(
+        l,
+        pool.clone(),
+        OpenAiConfig::default(),
+        std::future::pending(),
+    ));
+    let flood: Vec<_> = (0..12)
+        .map(|_| {
+            tokio::spawn(async move { post(addr, r#"{"input":"flooding the pool"}"#).await.status })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let alice = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    let caller = Caller {
+        hotkey: audiosubnet_wallet::AccountId::from_ss58(alice).expect("ss58"),
+        hotkey_ss58: alice.to_string(),
+        version: None,
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+        binding: BodyBinding::Hashed,
+        timeout: Duration::from_secs(10),
+    };
+    let validator = audiosubnet_miner::synthesize(
+        pool.clone(),
+        caller,
+        TextToSpeech::request("A validator's prompt."),
+    )
+    .await;
+    assert!(
+        validator.as_ref().is_ok_and(|r| r.speech_output.is_some()),
+        "the validator was refused: {:?}",
+        validator.err()
+    );
+    let mut statuses = Vec::new();
+    for call in flood {
+        statuses.push(call.await.expect("task"));
+    }
+    assert!(
+        statuses.iter().all(|s| [200, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the flood was never limited: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_is_required_when_configured() {
+    let config = OpenAiConfig {
+        api_key: audiosubnet_miner::ApiKey::new("s3cret-key"),
+        ..Default::default()
+    };
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "Debug shows the key"
+    );
+    let pool = tone_pool(Duration::ZERO, 4);
+    let (l, addr) = listener().await;
+    tokio::spawn(serve_openai(
+        l,
+        Arc::new(pool),
+        config,
+        std::future::pending(),
+    ));
+    let body = r#"{"model":"tts-1","input":"hi"}"#;
+    let send = |auth: Option<&'static str>| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             {auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        String::from_utf8_lossy(&raw).into_owned()
+    };
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic s3cret-key"),
+        Some("Bearer s3cret-keyX"),
+    ] {
+        let reply = send(auth).await;
+        assert!(reply.starts_with("HTTP/1.1 401"), "{auth:?}: {reply:.200}");
+        assert!(reply.contains("invalid_api_key"), "{reply:.400}");
+        assert!(!reply.contains("s3cret"), "the key is echoed");
+    }
+    let ok = send(Some("Bearer s3cret-key")).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok:.300}");
+}
