@@ -150,7 +150,7 @@ async fn hostile(ip: &str, seed: &str, answer: Answer) -> Target {
                 while read_request(&mut stream).await.is_some() {
                     served.fetch_add(1, Ordering::SeqCst);
                     let Answer::Raw(bytes) = &answer;
-                    if stream.write_all(&bytes).await.is_err() {
+                    if stream.write_all(bytes).await.is_err() {
                         return;
                     }
                 }
