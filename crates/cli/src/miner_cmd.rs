@@ -5,10 +5,10 @@ use crate::chain_cmd::SubtensorArgs;
 use crate::tts_cmd::HubModelArgs;
 use crate::wallet_cmd::WalletArgs;
 use anyhow::{Context as _, Result, bail};
-use audiosubnet_axon::{AxonConfig, AxonHooks};
+use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_chain::ServeOutcome;
 use audiosubnet_miner::{
-    ChainPolicy, OfflinePolicy, OpenAiConfig, build_axon, metagraph_sync_task, serve_openai,
+    ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, build_axon, metagraph_sync_task, serve_openai,
 };
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
@@ -54,6 +54,26 @@ pub(crate) struct MinerArgs {
     /// Requests that may run at once in the axon (more wait in a priority queue).
     #[arg(long = "axon.max_workers", default_value_t = 8)]
     axon_max_workers: usize,
+    /// Open connections the axon (and the OpenAI endpoint, each) accepts; more are closed at
+    /// once. Lowered to fit the process's open-file limit.
+    #[arg(long = "axon.max_connections", default_value_t = 2048)]
+    axon_max_connections: usize,
+    /// Open connections one IP address may hold, so one host cannot take every slot.
+    #[arg(long = "axon.max_connections_per_ip", default_value_t = 256)]
+    axon_max_connections_per_ip: usize,
+    /// Seconds a client has to send a complete request head; idle keep-alive connections are
+    /// closed after it too.
+    #[arg(long = "axon.header_timeout", default_value_t = 10.0, value_parser = parse_secs)]
+    axon_header_timeout: f64,
+    /// Seconds a request body may take to arrive.
+    #[arg(long = "axon.body_timeout", default_value_t = 30.0, value_parser = parse_secs)]
+    axon_body_timeout: f64,
+    /// Requests served on one connection before it is closed.
+    #[arg(long = "axon.max_requests_per_connection", default_value_t = 1000)]
+    axon_max_requests_per_connection: usize,
+    /// Largest request body in bytes (413 above, refused before it is read).
+    #[arg(long = "axon.max_body_bytes", default_value_t = 4 * 1024 * 1024)]
+    axon_max_body_bytes: usize,
     /// Synthesis worker threads, each with a resident engine.
     #[arg(long = "miner.workers", default_value_t = 1)]
     workers: usize,
@@ -88,12 +108,90 @@ pub(crate) struct MinerArgs {
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
     /// Also answer OpenAI-compatible `POST /v1/audio/speech` on this port, from the same
-    /// synthesis pool. Unauthenticated: keep it on a private interface. Off by default.
+    /// synthesis pool (validators keep a reserved share). Unauthenticated unless
+    /// --openai.api_key is set: keep it on a private interface. Off by default.
     #[arg(long = "openai.port")]
     openai_port: Option<u16>,
     /// Address the OpenAI-compatible endpoint binds.
     #[arg(long = "openai.ip", default_value = "127.0.0.1")]
     openai_ip: IpAddr,
+    /// Bearer key the OpenAI endpoint requires (`Authorization: Bearer <key>`). Prefer the
+    /// environment variable: command lines are visible to other users.
+    #[arg(
+        long = "openai.api_key",
+        env = "AUDIOSUBNET_OPENAI_API_KEY",
+        hide_env_values = true,
+        value_parser = parse_api_key
+    )]
+    openai_api_key: Option<ApiKey>,
+    /// OpenAI requests queued or running at once (default: half the pool's workers plus queue).
+    #[arg(long = "openai.max_in_flight")]
+    openai_max_in_flight: Option<usize>,
+}
+
+/// A non-blank key (its `Debug` is redacted, so printing the arguments does not show it).
+fn parse_api_key(s: &str) -> Result<ApiKey, String> {
+    ApiKey::new(s).ok_or_else(|| "the API key is blank".to_string())
+}
+
+/// A positive, finite number of seconds (at most a day).
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let secs: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "{s} is not a number of seconds between 0 and 86400"
+        ))
+    }
+}
+
+impl MinerArgs {
+    /// The connection limits for the axon and the OpenAI endpoint, lowered to what `nofile`
+    /// open files allow (each server gets half, less a reserve for engines and logs).
+    fn connection_limits(&self, nofile: Option<u64>) -> ConnectionLimits {
+        let mut max_connections = self.axon_max_connections.max(1);
+        if let Some(nofile) = nofile {
+            let servers = if self.openai_port.is_some() { 2 } else { 1 };
+            let fit = (nofile.saturating_sub(256) / servers).max(16);
+            let fit = usize::try_from(fit).unwrap_or(usize::MAX);
+            if fit < max_connections {
+                tracing::warn!(
+                    requested = max_connections,
+                    allowed = fit,
+                    nofile,
+                    "--axon.max_connections lowered to fit the open-file limit (raise `ulimit -n`)"
+                );
+                max_connections = fit;
+            }
+        }
+        ConnectionLimits {
+            max_connections,
+            max_connections_per_ip: self.axon_max_connections_per_ip.max(1),
+            header_timeout: Duration::from_secs_f64(self.axon_header_timeout),
+            body_timeout: Duration::from_secs_f64(self.axon_body_timeout),
+            max_requests_per_connection: self.axon_max_requests_per_connection.max(1),
+            ..ConnectionLimits::default()
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (every connection is a descriptor) and
+/// returns the limit now in force.
+fn raise_nofile_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some() && limit.current != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(nofile = ?limit.maximum, "raised the open-file limit"),
+            Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+        }
+    }
+    getrlimit(Resource::Nofile).current
 }
 
 pub(crate) fn run(args: MinerArgs) -> Result<()> {
@@ -123,21 +221,35 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         .with_context(|| format!("starting model {}", args.model))?;
     let external_ip = args.axon_external_ip.unwrap_or(args.axon_ip);
     let external_port = args.axon_external_port.unwrap_or(args.axon_port);
+    let limits = args.connection_limits(raise_nofile_limit());
     let axon_config = AxonConfig {
+        max_body_bytes: args.axon_max_body_bytes,
         max_concurrency: args.axon_max_workers,
         max_queue: args.axon_max_workers * 8,
         max_request_timeout: Duration::from_secs(120),
         external_ip: Some(external_ip.to_string()),
         external_port: Some(external_port),
+        connections: limits.clone(),
+        ..Default::default()
+    };
+    let openai_config = OpenAiConfig {
+        api_key: args.openai_api_key.clone(),
+        max_in_flight: args.openai_max_in_flight,
+        connections: limits,
         ..Default::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let pool = Arc::new(pool);
     runtime.block_on(async move {
         let openai = match args.openai_port {
-            Some(port) => {
-                Some(spawn_openai(SocketAddr::new(args.openai_ip, port), pool.clone()).await?)
-            }
+            Some(port) => Some(
+                spawn_openai(
+                    SocketAddr::new(args.openai_ip, port),
+                    pool.clone(),
+                    openai_config,
+                )
+                .await?,
+            ),
             None => None,
         };
         let hotkey_ss58 = hotkey.ss58();
@@ -191,12 +303,16 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
 pub(crate) async fn spawn_openai(
     bind: SocketAddr,
     pool: Arc<SynthesisPool>,
+    config: OpenAiConfig,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding the OpenAI endpoint to {bind}"))?;
-    if !bind.ip().is_loopback() {
-        tracing::warn!(%bind, "the OpenAI endpoint has no authentication and is not on loopback");
+    if !bind.ip().is_loopback() && config.api_key.is_none() {
+        tracing::warn!(
+            %bind,
+            "the OpenAI endpoint has no authentication (--openai.api_key) and is not on loopback"
+        );
     }
     tracing::info!(
         engine = pool.engine_name(),
@@ -206,7 +322,7 @@ pub(crate) async fn spawn_openai(
         let serve = serve_openai(
             listener,
             pool,
-            OpenAiConfig::default(),
+            config,
             audiosubnet_telemetry::shutdown_signal(),
         );
         if let Err(e) = serve.await {
@@ -260,4 +376,69 @@ async fn join_chain(
         !args.allow_non_validators,
     ));
     Ok((policy, client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        miner: MinerArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<MinerArgs, clap::Error> {
+        let argv = std::iter::once("miner").chain(extra.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.miner)
+    }
+
+    #[test]
+    fn connection_flags_have_safe_defaults_and_fit_the_file_limit() {
+        let args = parse(&[]).expect("defaults parse");
+        let limits = args.connection_limits(None);
+        assert_eq!(limits.max_connections, 2048);
+        assert_eq!(limits.max_connections_per_ip, 256);
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.body_timeout, Duration::from_secs(30));
+        assert!(args.openai_api_key.is_none());
+        // A 1024-file limit leaves room for the engine and logs.
+        assert_eq!(args.connection_limits(Some(1024)).max_connections, 768);
+
+        let args = parse(&[
+            "--axon.max_connections",
+            "100",
+            "--axon.max_connections_per_ip",
+            "4",
+            "--axon.header_timeout",
+            "2.5",
+            "--axon.body_timeout",
+            "5",
+            "--axon.max_requests_per_connection",
+            "7",
+            "--openai.port",
+            "9000",
+            "--openai.api_key",
+            "sk-test-123",
+        ])
+        .expect("flags parse");
+        let limits = args.connection_limits(Some(1 << 20));
+        assert_eq!(limits.max_connections, 100);
+        assert_eq!(limits.max_connections_per_ip, 4);
+        assert_eq!(limits.header_timeout, Duration::from_millis(2500));
+        assert_eq!(limits.max_requests_per_connection, 7);
+        assert!(!format!("{:?}", args.openai_api_key).contains("sk-test"));
+    }
+
+    #[test]
+    fn timeouts_must_be_positive_finite_seconds() {
+        for bad in ["0", "-1", "nan", "inf", "1e20", "soon"] {
+            assert!(
+                parse(&["--axon.header_timeout", bad]).is_err(),
+                "{bad} accepted"
+            );
+        }
+        assert!(parse(&["--openai.api_key", "  "]).is_err());
+    }
 }

@@ -109,8 +109,18 @@ fn serve(args: &TtsArgs, opts: &EngineOptions) -> Result<()> {
         .with_context(|| format!("starting model {}", args.model))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let task =
-            crate::miner_cmd::spawn_openai(SocketAddr::new(args.ip, port), Arc::new(pool)).await?;
+        // No validators share this pool: the endpoint may use all of it.
+        let openai = audiosubnet_miner::OpenAiConfig {
+            max_in_flight: Some(pool.workers() + pool.capacity()),
+            reserved_queue: Some(0),
+            api_key: std::env::var("AUDIOSUBNET_OPENAI_API_KEY")
+                .ok()
+                .as_deref()
+                .and_then(audiosubnet_miner::ApiKey::new),
+            ..Default::default()
+        };
+        let bind = SocketAddr::new(args.ip, port);
+        let task = crate::miner_cmd::spawn_openai(bind, Arc::new(pool), openai).await?;
         task.await.context("the OpenAI endpoint task")?;
         tracing::info!("stopped");
         Ok(())
