@@ -65,7 +65,7 @@ impl ScoringJudge {
             {
                 Ok(rx) => rx.await,
                 // The semaphore keeps the queue from filling; if it is full anyway, that is ours.
-                Err(e) => return Err(ValidatorFault::Invalid(e.to_string()).into()),
+                Err(e) => return Err(ValidatorFault::Overloaded(e).into()),
             }
         };
         let breakdown = match scored {

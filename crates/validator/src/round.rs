@@ -71,6 +71,9 @@ pub enum ValidatorFault {
     /// The scoring queue closed.
     #[error("the scoring queue is closed")]
     QueueClosed,
+    /// The scoring queue was full (the judge's own limit should prevent it).
+    #[error(transparent)]
+    Overloaded(#[from] audiosubnet_scoring::Overloaded),
     /// A model failed, the worker is gone, or it panicked on this clip.
     #[error("scoring failed: {0}")]
     Scoring(#[from] audiosubnet_scoring::ScoringError),
@@ -85,6 +88,7 @@ impl ValidatorFault {
         use audiosubnet_scoring::ScoringError as E;
         match self {
             Self::QueueClosed => "queue_closed",
+            Self::Overloaded(_) => "overloaded",
             Self::Scoring(E::WorkerGone) => "worker_gone",
             Self::Scoring(E::Panicked(_)) => "panic",
             Self::Scoring(_) => "model",
