@@ -8,6 +8,7 @@ use audiosubnet_chain::{ChainError, Metagraph, Subtensor};
 use audiosubnet_dendrite::AxonTarget;
 use audiosubnet_wallet::{AccountId, Keypair};
 use futures::future::BoxFuture;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,10 @@ pub struct ChainConfig {
     pub vpermit_rao_limit: u64,
     /// `version_key` sent with weights (the chain's `WeightsVersionKey` is the floor).
     pub version_key: u64,
+    /// Query axons at private, loopback, link-local and other non-public addresses
+    /// (`--neuron.allow_private_ips`; local chains need it). Off by default, so a miner cannot
+    /// point validators at services on their own network.
+    pub allow_private_ips: bool,
 }
 
 /// A `set_weights` running in the background; yields the block it landed by.
@@ -196,14 +201,25 @@ pub fn weights_from_state(mg: &Metagraph, state: &ScoreState) -> (Vec<u16>, Vec<
         .unzip()
 }
 
-/// The miners of `mg` worth querying: serving an axon, not `own`, and not a staked validator.
-pub fn queryable(mg: &Metagraph, own: &[u8; 32], vpermit_rao_limit: u64) -> Vec<Target> {
+/// The miners of `mg` worth querying: serving an axon at a public address (any address with
+/// `allow_private_ips`), not `own`, and not a staked validator.
+pub fn queryable(
+    mg: &Metagraph,
+    own: &[u8; 32],
+    vpermit_rao_limit: u64,
+    allow_private_ips: bool,
+) -> Vec<Target> {
     mg.neurons
         .iter()
         .filter(|n| &n.hotkey != own)
         .filter(|n| !(n.validator_permit && n.stake_rao > vpermit_rao_limit))
         .filter_map(|n| {
             let ip = n.axon.ip_addr()?;
+            if !(allow_private_ips || is_public(ip)) {
+                tracing::debug!(uid = n.uid, %ip, "skipping an axon at a non-public address");
+                metrics::counter!("validator_private_axons_skipped_total").increment(1);
+                return None;
+            }
             (n.axon.port != 0).then(|| Target {
                 uid: Some(n.uid),
                 axon: AxonTarget {
@@ -216,11 +232,52 @@ pub fn queryable(mg: &Metagraph, own: &[u8; 32], vpermit_rao_limit: u64) -> Vec<
         .collect()
 }
 
+/// Whether `ip` is a globally routable unicast address: not private (RFC 1918, IPv6 unique
+/// local), loopback, link-local, unspecified, shared (CGNAT), multicast, broadcast,
+/// documentation or reserved. IPv4-mapped IPv6 addresses are judged as the IPv4 they carry.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || ip.to_ipv4().is_some()) // IPv4-compatible (::a.b.c.d)
+}
+
 impl Network for ChainNetwork {
     fn roster(&mut self) -> BoxFuture<'_, Result<Roster, String>> {
         Box::pin(async move {
             let own = self.hotkey.account_id().0;
             let limit = self.config.vpermit_rao_limit;
+            let allow_private = self.config.allow_private_ips;
             let mg = self.sync().await.map_err(|e| e.to_string())?;
             let registered = mg
                 .neurons
@@ -232,7 +289,7 @@ impl Network for ChainNetwork {
                 .iter()
                 .any(|n| n.hotkey == own && n.validator_permit);
             Ok(Roster {
-                targets: queryable(mg, &own, limit),
+                targets: queryable(mg, &own, limit, allow_private),
                 registered: Some(registered),
                 holds_permit,
             })
@@ -251,5 +308,81 @@ impl Network for ChainNetwork {
 
     fn finish<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
         Box::pin(self.collect_weights(state, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audiosubnet_chain::ip::ip_to_int;
+    use audiosubnet_chain::{AxonInfo, Neuron};
+
+    fn neuron(uid: u16, ip: &str) -> Neuron {
+        let (ip, ip_type) = ip_to_int(ip.parse().expect("test ip"));
+        Neuron {
+            uid,
+            hotkey: [uid as u8 + 1; 32],
+            coldkey: [0; 32],
+            active: true,
+            stake_rao: 0,
+            validator_permit: false,
+            axon: AxonInfo {
+                ip,
+                ip_type,
+                port: 8091,
+                ..Default::default()
+            },
+            last_update: 0,
+            rank: 0.0,
+            incentive: 0.0,
+            dividends: 0.0,
+            emission_rao: 0,
+            trust: 0.0,
+            validator_trust: 0.0,
+            consensus: 0.0,
+        }
+    }
+
+    #[test]
+    fn axons_at_internal_addresses_are_not_queried_unless_allowed() {
+        let internal = [
+            "10.1.2.3",
+            "172.20.0.5",
+            "192.168.1.10",
+            "127.0.0.2",
+            "169.254.169.254", // cloud metadata service
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+        ];
+        let public = ["8.8.8.8", "203.0.114.7", "2a01:4f8::1", "::ffff:1.1.1.1"];
+        let neurons: Vec<Neuron> = internal
+            .iter()
+            .chain(&public)
+            .enumerate()
+            .map(|(i, ip)| neuron(i as u16, ip))
+            .collect();
+        let mg = Metagraph {
+            netuid: 1,
+            block: 1,
+            neurons,
+        };
+        let own = [0xff; 32];
+        let ips = |targets: Vec<Target>| -> Vec<String> {
+            targets.iter().map(|t| t.axon.ip.to_string()).collect()
+        };
+        let strict = ips(queryable(&mg, &own, u64::MAX, false));
+        let expected: Vec<String> = public
+            .iter()
+            .map(|ip| ip.parse::<IpAddr>().expect("ip").to_string())
+            .collect();
+        assert_eq!(strict, expected);
+        let allowed = queryable(&mg, &own, u64::MAX, true);
+        assert_eq!(allowed.len(), internal.len() + public.len());
     }
 }
