@@ -78,6 +78,10 @@ pub(crate) struct ValidatorArgs {
     /// Where the scores are kept across restarts (default: under the wallet directory).
     #[arg(long = "state.path")]
     state_path: Option<PathBuf>,
+    /// Move the state file aside (to `<file>.<unix time>.bak`) and start with fresh scores; the
+    /// way out when the file is corrupt.
+    #[arg(long = "state.reset")]
+    state_reset: bool,
     /// Seconds a miner has to answer.
     #[arg(long = "neuron.timeout", default_value_t = 30.0)]
     timeout: f64,
@@ -96,6 +100,11 @@ pub(crate) struct ValidatorArgs {
     /// `version_key` sent with weights (the chain's WeightsVersionKey is the floor).
     #[arg(long = "neuron.version_key", default_value_t = 0)]
     version_key: u64,
+    /// Also query axons the metagraph lists at private, loopback or link-local addresses (a
+    /// local chain needs it; on finney or test a miner could use them to point validators at
+    /// internal services).
+    #[arg(long = "neuron.allow_private_ips")]
+    allow_private_ips: bool,
     /// Where Whisper runs: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -143,8 +152,16 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
             .join("validator")
             .join("state.json")
     });
-    // Fail on a corrupt state file now, before loading models for a minute.
-    let state = ScoreState::load(&state_path)?;
+    // Fail on a corrupt state file now, before loading models for a minute; never start
+    // from zero silently.
+    let (state, moved) = ScoreState::load_or_reset(&state_path, args.state_reset)?;
+    if let Some(aside) = moved {
+        tracing::warn!(
+            "--state.reset: moved {} to {}; starting with fresh scores",
+            state_path.display(),
+            aside.display()
+        );
+    }
 
     tracing::info!("loading the scoring models (Whisper tiny.en, DNSMOS, Silero VAD)");
     let scorer = Arc::new(
@@ -184,6 +201,7 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
                     sync_interval: Duration::from_secs(args.sync_interval.max(1)),
                     vpermit_rao_limit: (args.vpermit_tao_limit.max(0.0) * 1e9) as u64,
                     version_key: args.version_key,
+                    allow_private_ips: args.allow_private_ips,
                 },
             ))
         };

@@ -1,10 +1,9 @@
 //! Per-miner scores and what must survive a restart: EMAs keyed by hotkey (so a uid whose hotkey
 //! changed starts fresh), recent audio fingerprints, and the last weight-setting block. Saved
-//! atomically (write, fsync, rename) after every round.
+//! atomically (create-new temporary, fsync, rename, directory fsync) after every round.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File format version.
@@ -101,7 +100,10 @@ pub enum StateError {
         source: std::io::Error,
     },
     /// The file is not a state file of this version.
-    #[error("state file {path} is unreadable ({msg}); move it away to start fresh")]
+    #[error(
+        "state file {path} is unreadable ({msg}); start with --state.reset to move it aside \
+         and begin with fresh scores, or restore a backup"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -137,7 +139,34 @@ impl ScoreState {
         Ok(state)
     }
 
-    /// Writes the state so that a crash at any point leaves either the old or the new file.
+    /// Loads `path` as [`ScoreState::load`] does; with `reset`, moves any existing file (corrupt
+    /// or not) aside first and starts fresh. Returns the state and where an old file went.
+    pub fn load_or_reset(path: &Path, reset: bool) -> Result<(Self, Option<PathBuf>), StateError> {
+        if !reset {
+            return Ok((Self::load(path)?, None));
+        }
+        if std::fs::symlink_metadata(path).is_err() {
+            return Ok((Self::default(), None));
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{stamp}.bak"));
+        let aside = path.with_file_name(name);
+        let io = |source| StateError::Io {
+            path: path.into(),
+            source,
+        };
+        std::fs::rename(path, &aside).map_err(io)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            audiosubnet_wallet::atomic::sync_dir(dir).map_err(io)?;
+        }
+        Ok((Self::default(), Some(aside)))
+    }
+
+    /// Writes the state so that a crash at any point leaves either the old or the new file
+    /// (see [`audiosubnet_wallet::atomic::write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
         let io = |source| StateError::Io {
             path: path.into(),
@@ -146,13 +175,8 @@ impl ScoreState {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let tmp = path.with_extension("json.tmp");
         let data = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&data).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(())
+        audiosubnet_wallet::atomic::write_atomic(path, &data, 0o644).map_err(io)
     }
 
     /// Blends `reward` into `hotkey`'s EMA: `ema = alpha·ema + (1 − alpha)·reward`, clamped to
@@ -281,5 +305,33 @@ mod tests {
             ScoreState::load(&path),
             Err(StateError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_kept_and_reset_moves_it_aside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("validator.json");
+        std::fs::write(&path, b"{\"version\": 1, \"miners\": [").expect("write");
+        let err = ScoreState::load_or_reset(&path, false).expect_err("corrupt");
+        assert!(err.to_string().contains("--state.reset"), "{err}");
+        assert!(path.exists(), "a failed load leaves the file where it is");
+
+        let (state, aside) = ScoreState::load_or_reset(&path, true).expect("reset");
+        assert_eq!(state, ScoreState::default());
+        let aside = aside.expect("moved aside");
+        assert!(!path.exists());
+        assert_eq!(
+            std::fs::read(&aside).expect("kept"),
+            b"{\"version\": 1, \"miners\": ["
+        );
+        // Nothing to move: a fresh state, nothing reported.
+        let (_, none) = ScoreState::load_or_reset(&path, true).expect("fresh");
+        assert!(none.is_none());
+        state.save(&path).expect("save");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "the state and its backup, no temporary: {names:?}");
     }
 }
