@@ -1,48 +1,10 @@
-//! `audiosubnet metagraph` and `audiosubnet register`, and the subtensor flags other commands reuse.
+//! `audiosubnet metagraph` and `audiosubnet register`.
 
 use anyhow::{Context, Result, bail};
-use audiosubnet_chain::{Metagraph, Subtensor, resolve_endpoint};
+use audiosubnet_chain::Metagraph;
 use audiosubnet_wallet::{AccountId, Keypair};
 
-use crate::wallet_cmd::WalletArgs;
-
-/// Which chain to talk to (the SDK's `--subtensor.*` flags).
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct SubtensorArgs {
-    /// Network: finney, test, local, or a ws:// / wss:// URL.
-    #[arg(
-        id = "subtensor.network",
-        long = "subtensor.network",
-        default_value = "finney",
-        env = "AUDIOSUBNET_SUBTENSOR_NETWORK"
-    )]
-    pub(crate) network: String,
-    /// Explicit websocket endpoint (e.g. ws://127.0.0.1:9944); overrides --subtensor.network.
-    #[arg(
-        id = "subtensor.chain_endpoint",
-        long = "subtensor.chain_endpoint",
-        env = "AUDIOSUBNET_SUBTENSOR_CHAIN_ENDPOINT"
-    )]
-    pub(crate) chain_endpoint: Option<String>,
-}
-
-impl SubtensorArgs {
-    /// The websocket URL these flags select.
-    pub(crate) fn endpoint(&self) -> Result<String> {
-        Ok(resolve_endpoint(
-            Some(&self.network),
-            self.chain_endpoint.as_deref(),
-        )?)
-    }
-
-    /// Connects (with retries).
-    pub(crate) async fn connect(&self) -> Result<Subtensor> {
-        let ep = self.endpoint()?;
-        Subtensor::connect(&ep)
-            .await
-            .with_context(|| format!("connecting to {ep}"))
-    }
-}
+use crate::args::{SubtensorArgs, WalletArgs};
 
 /// `audiosubnet metagraph --netuid N`.
 #[derive(Debug, Clone, clap::Args)]

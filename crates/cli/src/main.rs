@@ -1,6 +1,7 @@
 //! The `audiosubnet` binary: argument parsing and glue. Each subcommand lives in its own module
 //! and calls into the library crates.
 
+mod args;
 mod chain_cmd;
 mod localnet_cmd;
 mod miner_cmd;
@@ -11,7 +12,6 @@ mod validator_cmd;
 mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A Bittensor subnet for audio generation: miners turn text into speech, validators judge it
@@ -43,36 +43,6 @@ enum Command {
     Validator(Box<validator_cmd::ValidatorArgs>),
     /// Score one WAV file against a prompt as the validator would, and print the breakdown.
     Score(score_cmd::ScoreArgs),
-}
-
-/// The seed's logging flags.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct LoggingArgs {
-    /// Debug-level logs.
-    #[arg(long = "logging.debug")]
-    debug: bool,
-    /// Trace-level logs.
-    #[arg(long = "logging.trace")]
-    trace: bool,
-    /// Also write logs to files in this directory.
-    #[arg(long = "logging.logging_dir")]
-    logging_dir: Option<PathBuf>,
-    /// Log one JSON object per line.
-    #[arg(long = "logging.json")]
-    json: bool,
-}
-
-impl LoggingArgs {
-    pub(crate) fn init(&self) -> anyhow::Result<audiosubnet_telemetry::LoggingGuard> {
-        Ok(audiosubnet_telemetry::init_logging(
-            &audiosubnet_telemetry::LoggingConfig {
-                debug: self.debug,
-                trace: self.trace,
-                logging_dir: self.logging_dir.clone(),
-                json: self.json,
-            },
-        )?)
-    }
 }
 
 /// Runs a command that has no logging flags of its own with info-level logs on stderr.

@@ -1,14 +1,11 @@
 //! `audiosubnet miner`: serve `TextToSpeech` from resident speech engines.
 
-use crate::LoggingArgs;
-use crate::chain_cmd::SubtensorArgs;
-use crate::tts_cmd::HubModelArgs;
-use crate::wallet_cmd::WalletArgs;
+use crate::args::{HubModelArgs, LoggingArgs, SubtensorArgs, WalletArgs};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_chain::ServeOutcome;
 use audiosubnet_miner::{
-    ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, build_axon, metagraph_sync_task, serve_openai,
+    ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, build_axon, metagraph_sync_task, spawn_openai,
 };
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
@@ -247,6 +244,7 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
                     SocketAddr::new(args.openai_ip, port),
                     pool.clone(),
                     openai_config,
+                    audiosubnet_telemetry::shutdown_signal(),
                 )
                 .await?,
             ),
@@ -296,39 +294,6 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         tracing::info!("miner stopped");
         Ok(())
     })
-}
-
-/// Binds the OpenAI-compatible endpoint (failing early when the port is taken) and serves it
-/// until the shutdown signal.
-pub(crate) async fn spawn_openai(
-    bind: SocketAddr,
-    pool: Arc<SynthesisPool>,
-    config: OpenAiConfig,
-) -> Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("binding the OpenAI endpoint to {bind}"))?;
-    if !bind.ip().is_loopback() && config.api_key.is_none() {
-        tracing::warn!(
-            %bind,
-            "the OpenAI endpoint has no authentication (--openai.api_key) and is not on loopback"
-        );
-    }
-    tracing::info!(
-        engine = pool.engine_name(),
-        "OpenAI-compatible speech on http://{bind}/v1/audio/speech"
-    );
-    Ok(tokio::spawn(async move {
-        let serve = serve_openai(
-            listener,
-            pool,
-            config,
-            audiosubnet_telemetry::shutdown_signal(),
-        );
-        if let Err(e) = serve.await {
-            tracing::error!("OpenAI endpoint stopped: {e}");
-        }
-    }))
 }
 
 /// Checks registration, publishes the axon on chain, and reads the metagraph for the blacklist.

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
-use audiosubnet_scoring::{Samples, ScorerConfig, ScoringError, ScoringModels, WhisperDevice};
+use crate::args::parse_device;
+use anyhow::{Context as _, Result};
+use audiosubnet_scoring::{Samples, ScorerConfig, ScoringError, ScoringModels};
 
 /// Score a WAV file against a prompt (Whisper WER, DNSMOS, VAD, pacing → reward).
 #[derive(Debug, clap::Args)]
@@ -23,17 +24,6 @@ pub(crate) struct ScoreArgs {
     /// Print one line of JSON instead of pretty JSON.
     #[arg(long)]
     compact: bool,
-}
-
-pub(crate) fn parse_device(s: &str) -> Result<WhisperDevice> {
-    match s.to_ascii_lowercase().as_str() {
-        "cpu" => Ok(WhisperDevice::Cpu),
-        "cuda" | "gpu" => Ok(WhisperDevice::Cuda(0)),
-        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => Ok(WhisperDevice::Cuda(i)),
-            _ => bail!("unknown device `{s}`; use cpu, cuda or cuda:N"),
-        },
-    }
 }
 
 /// Mono f32 samples and the sample rate of a WAV file.
@@ -94,15 +84,6 @@ pub(crate) fn run(args: ScoreArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn devices_parse() {
-        assert_eq!(parse_device("cpu").unwrap(), WhisperDevice::Cpu);
-        assert_eq!(parse_device("CUDA").unwrap(), WhisperDevice::Cuda(0));
-        assert_eq!(parse_device("cuda:2").unwrap(), WhisperDevice::Cuda(2));
-        assert!(parse_device("tpu").is_err());
-        assert!(parse_device("cuda:x").is_err());
-    }
 
     #[test]
     fn reads_int_and_float_wavs_as_mono() {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::args::HubModelArgs;
 use anyhow::{Context as _, Result};
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool, load_engine};
 
@@ -120,43 +121,15 @@ fn serve(args: &TtsArgs, opts: &EngineOptions) -> Result<()> {
             ..Default::default()
         };
         let bind = SocketAddr::new(args.ip, port);
-        let task = crate::miner_cmd::spawn_openai(bind, Arc::new(pool), openai).await?;
+        let task = audiosubnet_miner::spawn_openai(
+            bind,
+            Arc::new(pool),
+            openai,
+            audiosubnet_telemetry::shutdown_signal(),
+        )
+        .await?;
         task.await.context("the OpenAI endpoint task")?;
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-/// Where the Hugging Face engines (SpeechT5, MMS-TTS, Bark) find their checkpoints and voice;
-/// shared by `tts` and `miner`.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct HubModelArgs {
-    /// Checkpoint directory for Hugging Face models (config.json, vocab.json, weights); by
-    /// default they are looked up in the Hugging Face cache.
-    #[arg(long = "model.path")]
-    pub(crate) model_path: Option<PathBuf>,
-    /// Hugging Face revision to load (branch, tag or commit; pin a commit in production);
-    /// default: main.
-    #[arg(long = "model.revision")]
-    pub(crate) model_revision: Option<String>,
-    /// SpeechT5's vocoder directory; default: microsoft/speecht5_hifigan in the Hugging Face cache.
-    #[arg(long = "model.vocoder_path")]
-    pub(crate) vocoder_path: Option<PathBuf>,
-    /// The voice: for SpeechT5 a 512-value x-vector file (.npy or raw f32; default: the zero
-    /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
-    #[arg(long = "model.speaker")]
-    pub(crate) speaker_path: Option<PathBuf>,
-}
-
-impl HubModelArgs {
-    /// `opts` with these locations filled in.
-    pub(crate) fn apply(&self, opts: EngineOptions) -> EngineOptions {
-        EngineOptions {
-            model_path: self.model_path.clone(),
-            model_revision: self.model_revision.clone(),
-            vocoder_path: self.vocoder_path.clone(),
-            speaker_path: self.speaker_path.clone(),
-            ..opts
-        }
-    }
 }

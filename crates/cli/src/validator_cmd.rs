@@ -1,14 +1,12 @@
 //! `audiosubnet validator`: send prompts to miners, score the speech, keep EMAs, set weights.
 
-use crate::LoggingArgs;
-use crate::chain_cmd::SubtensorArgs;
-use crate::score_cmd::parse_device;
-use crate::wallet_cmd::WalletArgs;
+use crate::args::{LoggingArgs, SubtensorArgs, WalletArgs, parse_device};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite};
 use audiosubnet_scoring::{Scorer, ScorerConfig};
 use audiosubnet_validator::judge::ScoringJudge;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
+use audiosubnet_validator::paths::default_state_path;
 use audiosubnet_validator::prompts::{GeneratedPrompts, HubDataset, PromptList, PromptSource};
 use audiosubnet_validator::round::{RoundConfig, Target};
 use audiosubnet_validator::service::{LoopConfig, run_rounds};
@@ -137,21 +135,10 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
     if let Some(port) = args.metrics_port {
         audiosubnet_telemetry::serve_metrics(SocketAddr::from(([127, 0, 0, 1], port)))?;
     }
-    // As the SDK's neurons: ~/.bittensor/miners/<wallet>/<hotkey>/netuid<N>/validator.
-    let state_path = args.state_path.clone().unwrap_or_else(|| {
-        let wallet = args.wallet.wallet();
-        let root = wallet
-            .path()
-            .parent()
-            .unwrap_or(wallet.path())
-            .to_path_buf();
-        root.join("miners")
-            .join(wallet.name())
-            .join(wallet.hotkey_name())
-            .join(format!("netuid{}", args.netuid))
-            .join("validator")
-            .join("state.json")
-    });
+    let state_path = args
+        .state_path
+        .clone()
+        .unwrap_or_else(|| default_state_path(&args.wallet.wallet(), args.netuid));
     // Fail on a corrupt state file now, before loading models for a minute; never start
     // from zero silently.
     let (state, moved) = ScoreState::load_or_reset(&state_path, args.state_reset)?;

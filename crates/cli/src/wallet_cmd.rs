@@ -1,93 +1,17 @@
-//! `audiosubnet wallet …`: create, regenerate and inspect btcli-compatible wallets, plus the
-//! `--wallet.*` flags every neuron command shares.
+//! `audiosubnet wallet …`: create, regenerate and inspect btcli-compatible wallets (the
+//! `--wallet.*` flags every neuron command shares are in [`crate::args`]).
 //!
 //! Mnemonics reach the user only on stdout, once, when stdout is a terminal or with
 //! `--print-mnemonic`; nothing here logs secrets.
 
-use std::fmt;
 use std::io::{IsTerminal as _, Read, Write};
 
+use crate::args::{PASSWORD_ENV, WalletArgs};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_wallet::{AccountId, Encryption, Keypair, Wallet, WalletError};
 
 /// Environment variable for the new mnemonic of `wallet regen` (keeps it off the command line).
 const MNEMONIC_ENV: &str = "AUDIOSUBNET_WALLET_MNEMONIC";
-/// Environment variable for the keyfile password (keeps it off the command line).
-const PASSWORD_ENV: &str = "AUDIOSUBNET_WALLET_PASSWORD";
-
-/// Which wallet to use: the btcli `--wallet.*` flags, reused by the miner, validator and chain
-/// commands.
-#[derive(Clone, clap::Args)]
-pub(crate) struct WalletArgs {
-    /// Wallet (coldkey) name: a directory under --wallet.path.
-    #[arg(
-        id = "wallet.name",
-        long = "wallet.name",
-        env = "BT_WALLET_NAME",
-        default_value = "default"
-    )]
-    name: String,
-    /// Hotkey name: a file under <wallet>/hotkeys/.
-    #[arg(
-        id = "wallet.hotkey",
-        long = "wallet.hotkey",
-        env = "BT_WALLET_HOTKEY",
-        default_value = "default"
-    )]
-    hotkey: String,
-    /// Root directory of all wallets (a leading ~ is the home directory).
-    #[arg(
-        id = "wallet.path",
-        long = "wallet.path",
-        env = "BT_WALLET_PATH",
-        default_value = "~/.bittensor/wallets"
-    )]
-    path: String,
-    /// Password of encrypted keyfiles, and of a new coldkey. Prefer the environment variable:
-    /// command lines are visible to other users. Encrypted keyfiles also read btcli's
-    /// BT_PW_<path> variables.
-    #[arg(
-        id = "wallet.password",
-        long = "wallet.password",
-        env = PASSWORD_ENV,
-        hide_env_values = true
-    )]
-    password: Option<String>,
-}
-
-impl WalletArgs {
-    /// The selected wallet.
-    pub(crate) fn wallet(&self) -> Wallet {
-        Wallet::new(&self.name, &self.hotkey, &self.path)
-    }
-
-    /// The wallet (coldkey) name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The hotkey name.
-    pub(crate) fn hotkey_name(&self) -> &str {
-        &self.hotkey
-    }
-
-    /// The password from `--wallet.password` or the environment, if any.
-    pub(crate) fn password(&self) -> Option<&str> {
-        self.password.as_deref()
-    }
-}
-
-impl fmt::Debug for WalletArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WalletArgs")
-            .field("name", &self.name)
-            .field("hotkey", &self.hotkey)
-            .field("path", &self.path)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
 /// Create, regenerate or inspect wallets (btcli-compatible files).
 #[derive(Debug, clap::Args)]
 pub(crate) struct WalletCli {

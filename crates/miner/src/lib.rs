@@ -9,7 +9,7 @@ pub mod openai;
 mod stats;
 
 pub use chain_policy::{ChainPolicy, metagraph_sync_task};
-pub use openai::{ApiKey, OpenAiConfig, openai_router, serve_openai};
+pub use openai::{ApiKey, OpenAiConfig, openai_router, serve_openai, spawn_openai};
 pub use stats::{REQUEST_SECONDS, REQUESTS_TOTAL, describe_metrics};
 
 use audiosubnet_axon::{Axon, AxonConfig, AxonHooks, Caller, ForwardError};

@@ -178,6 +178,38 @@ pub async fn serve_openai(
     serve_with_limits(listener, openai_router(pool, config), limits, shutdown).await
 }
 
+/// Binds the endpoint on `bind` (failing early when the port is taken, with the address in the
+/// error) and serves it on a tokio task until `shutdown` resolves. Warns when it is reachable
+/// off loopback without an API key.
+pub async fn spawn_openai(
+    bind: std::net::SocketAddr,
+    pool: Arc<SynthesisPool>,
+    config: OpenAiConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("binding the OpenAI endpoint to {bind}: {e}"),
+        )
+    })?;
+    if !bind.ip().is_loopback() && config.api_key.is_none() {
+        tracing::warn!(
+            %bind,
+            "the OpenAI endpoint has no authentication (--openai.api_key) and is not on loopback"
+        );
+    }
+    tracing::info!(
+        engine = pool.engine_name(),
+        "OpenAI-compatible speech on http://{bind}/v1/audio/speech"
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(e) = serve_openai(listener, pool, config, shutdown).await {
+            tracing::error!("OpenAI endpoint stopped: {e}");
+        }
+    }))
+}
+
 /// Refuses requests without the configured bearer key, as OpenAI does (401,
 /// `invalid_api_key`). The key is never logged.
 async fn authenticate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {

@@ -3,6 +3,7 @@
 
 pub mod judge;
 pub mod network;
+pub mod paths;
 pub mod prompts;
 pub mod report;
 pub mod round;

@@ -332,6 +332,10 @@ mod tests {
             .expect("dir")
             .map(|e| e.expect("entry").file_name())
             .collect();
-        assert_eq!(names.len(), 2, "the state and its backup, no temporary: {names:?}");
+        assert_eq!(
+            names.len(),
+            2,
+            "the state and its backup, no temporary: {names:?}"
+        );
     }
 }
