@@ -5,12 +5,16 @@
 //! signature message ([`signature_message`]) and the nonce rules ([`NonceTracker`]). It does no
 //! IO and holds no keys; `audiosubnet-axon` and `audiosubnet-dendrite` put it on the wire.
 //!
+//! [`btauth`] is the SDK 11 request signing (`btauth/1`), and [`tts_http`] the `POST /tts`
+//! endpoint that carries binary audio for it.
+//!
 //! ```
 //! use audiosubnet_protocol::{synapse_body_hash, TextToSpeech};
 //! let hash = synapse_body_hash(&TextToSpeech::request("Hello there."));
 //! assert_eq!(hash.len(), 64);
 //! ```
 
+pub mod btauth;
 mod error;
 mod hash;
 mod headers;
@@ -18,6 +22,7 @@ mod nonce;
 mod pystr;
 mod synapse;
 mod terminal;
+pub mod tts_http;
 
 pub use error::ProtocolError;
 pub use hash::{EMPTY_BODY_HASH, body_hash, sha3_hex};

@@ -128,6 +128,23 @@ impl AccountId {
     }
 }
 
+impl AccountId {
+    /// Verifies an ed25519 signature over `message` with this key read as an ed25519 public
+    /// key (ZIP-215 rules, as sp-core's `ed25519-zebra`). Like [`AccountId::verify`], the
+    /// polkadot.js `<Bytes>` wrapping is accepted too, as the Python SDK's `verify` does.
+    pub fn verify_ed25519(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let Ok(public) = ed25519_zebra::VerificationKey::try_from(self.0) else {
+            return false;
+        };
+        let signature = ed25519_zebra::Signature::from_bytes(signature);
+        if public.verify(&signature, message).is_ok() {
+            return true;
+        }
+        let wrapped = [b"<Bytes>".as_slice(), message, b"</Bytes>".as_slice()].concat();
+        public.verify(&signature, &wrapped).is_ok()
+    }
+}
+
 /// `blake2b512("SS58PRE" ‖ data)`, whose first two bytes are the SS58 checksum.
 fn ss58_hash(data: &[u8]) -> [u8; 64] {
     let mut hasher = Blake2b512::new();
