@@ -42,7 +42,7 @@ use gate::PriorityGate;
 use pipeline::{ErasedRoute, TypedRoute};
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,13 +97,6 @@ pub struct Caller {
     pub binding: BodyBinding,
     /// The time budget for this request (caller's timeout, capped).
     pub timeout: Duration,
-}
-
-impl Caller {
-    /// The caller's IP.
-    pub fn ip(&self) -> IpAddr {
-        self.peer.ip()
-    }
 }
 
 /// Decisions the miner supplies: who may call, and in which order waiting requests run.

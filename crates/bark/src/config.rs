@@ -6,16 +6,20 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::BarkError;
+use crate::{BarkError, CheckpointError};
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, BarkError> {
-    let text = std::fs::read_to_string(path).map_err(|source| BarkError::Io {
-        path: path.to_owned(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        BarkError::Checkpoint(CheckpointError::Io {
+            path: path.to_owned(),
+            source,
+        })
     })?;
-    let json_err = |source| BarkError::Json {
-        path: path.to_owned(),
-        source,
+    let json_err = |source| {
+        BarkError::Checkpoint(CheckpointError::Json {
+            path: path.to_owned(),
+            source,
+        })
     };
     let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
     // transformers writes unset fields as null (`"temperature": null`); they mean the default.

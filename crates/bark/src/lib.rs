@@ -25,7 +25,10 @@ mod preset;
 
 use std::path::{Path, PathBuf};
 
-use audiosubnet_candle::{CheckpointError, LoadOptions};
+use audiosubnet_candle::LoadOptions;
+
+/// The shared checkpoint loader's error, wrapped by the `Checkpoint` error variant.
+pub use audiosubnet_candle::CheckpointError;
 use candle_core::Device;
 
 pub use crate::config::{BarkConfig, GenerationConfig};
@@ -34,46 +37,19 @@ pub use crate::preset::VoicePreset;
 
 /// Everything that can go wrong loading a checkpoint or synthesising.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BarkError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON file could not be parsed.
-    #[error("cannot parse {path}: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A checkpoint or JSON file could not be read or parsed, the directory has no weights, or
+    /// a weight file lacks a tensor or has one of the wrong shape (the shared loader's errors,
+    /// with its messages).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// `config.json` or `generation_config.json` describe an inconsistent model.
     #[error("invalid config: {0}")]
     Config(String),
     /// A valid checkpoint this crate does not run.
     #[error("unsupported checkpoint: {0}")]
     Unsupported(String),
-    /// The directory has no weight file.
-    #[error(
-        "no weights in {0}: expected model.safetensors, model.safetensors.index.json or \
-         pytorch_model.bin"
-    )]
-    MissingWeights(PathBuf),
-    /// A weight file could not be read, or lacks a tensor, or has one of the wrong shape.
-    #[error("cannot load weights from {path}: {source}")]
-    Weights {
-        /// The weight file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: candle_core::Error,
-    },
     /// `tokenizer.json` is missing or invalid, or the text cannot be encoded.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -97,18 +73,6 @@ pub enum BarkError {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-}
-
-// Same variants, same messages: the shared loader's errors keep their meaning here.
-impl From<CheckpointError> for BarkError {
-    fn from(e: CheckpointError) -> Self {
-        match e {
-            CheckpointError::Io { path, source } => Self::Io { path, source },
-            CheckpointError::Json { path, source } => Self::Json { path, source },
-            CheckpointError::MissingWeights(dir) => Self::MissingWeights(dir),
-            CheckpointError::Weights { path, source } => Self::Weights { path, source },
-        }
-    }
 }
 
 /// A loaded Bark checkpoint with its tokenizer.
@@ -165,9 +129,11 @@ impl Bark {
             skip_suffixes: &[".attn.bias"],
         };
         let (vb, path) = audiosubnet_candle::var_builder(dir, device, &options)?;
-        let weights = |source| BarkError::Weights {
-            path: path.clone(),
-            source,
+        let weights = |source| {
+            BarkError::Checkpoint(CheckpointError::Weights {
+                path: path.clone(),
+                source,
+            })
         };
         let semantic =
             gpt::CausalModel::load(vb.pp("semantic"), &config.semantic_config).map_err(weights)?;

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use audiosubnet_bark::{Bark, BarkError, Decoding, GenerationOptions, VoicePreset};
+use audiosubnet_bark::{
+    Bark, BarkError, CheckpointError, Decoding, GenerationOptions, VoicePreset,
+};
 use candle_core::{DType, Device, Tensor};
 
 /// Tolerance on waveform samples: |rust - torch| <= TOL * (1 + |torch|).
@@ -284,23 +286,23 @@ fn broken_checkpoints_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert!(matches!(
         Bark::load(dir.path(), &Device::Cpu),
-        Err(BarkError::Io { .. })
+        Err(BarkError::Checkpoint(CheckpointError::Io { .. }))
     ));
     for file in ["config.json", "generation_config.json", "tokenizer.json"] {
         std::fs::copy(fixture().join(file), dir.path().join(file)).expect("copy");
     }
     assert!(matches!(
         Bark::load(dir.path(), &Device::Cpu),
-        Err(BarkError::MissingWeights(_))
+        Err(BarkError::Checkpoint(CheckpointError::MissingWeights(_)))
     ));
     std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").expect("write");
     assert!(matches!(
         Bark::load(dir.path(), &Device::Cpu),
-        Err(BarkError::Weights { .. })
+        Err(BarkError::Checkpoint(CheckpointError::Weights { .. }))
     ));
     std::fs::write(dir.path().join("config.json"), b"{\"semantic_config\": 3}").expect("write");
     assert!(matches!(
         Bark::load(dir.path(), &Device::Cpu),
-        Err(BarkError::Json { .. })
+        Err(BarkError::Checkpoint(CheckpointError::Json { .. }))
     ));
 }

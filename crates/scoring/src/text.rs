@@ -39,8 +39,8 @@ pub fn word_edit_distance<S: AsRef<str>>(reference: &[S], hypothesis: &[S]) -> u
 }
 
 /// Word error rate of `hypothesis` against `reference`, both normalised with [`normalize_words`]:
-/// edit distance divided by the reference length. 0 for two empty texts, and the hypothesis
-/// length (≥ 1) against an empty reference. Can exceed 1 (many insertions).
+/// edit distance divided by the reference length. 0 for two empty texts, 1 for any hypothesis
+/// against an empty reference. Can exceed 1 (many insertions).
 pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     let r = normalize_words(reference);
     let h = normalize_words(hypothesis);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::SpeechT5Error;
+use crate::{CheckpointError, SpeechT5Error};
 
 /// Hyper-parameters of a SpeechT5 checkpoint, as in transformers' `SpeechT5Config`. Fields of the
 /// speech encoder (speech-to-text / speech-to-speech) and training-only fields (other dropouts,
@@ -97,13 +97,17 @@ impl Default for SpeechT5Config {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, SpeechT5Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpeechT5Error::Io {
-        path: path.to_owned(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        SpeechT5Error::Checkpoint(CheckpointError::Io {
+            path: path.to_owned(),
+            source,
+        })
     })?;
-    serde_json::from_str(&text).map_err(|source| SpeechT5Error::Json {
-        path: path.to_owned(),
-        source,
+    serde_json::from_str(&text).map_err(|source| {
+        SpeechT5Error::Checkpoint(CheckpointError::Json {
+            path: path.to_owned(),
+            source,
+        })
     })
 }
 

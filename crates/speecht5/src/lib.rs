@@ -27,9 +27,12 @@ mod model;
 pub mod speaker;
 pub mod tokenizer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use audiosubnet_candle::{CheckpointError, LoadOptions, var_builder};
+use audiosubnet_candle::{LoadOptions, var_builder};
+
+/// The shared checkpoint loader's error, wrapped by the `Checkpoint` error variant.
+pub use audiosubnet_candle::CheckpointError;
 use candle_core::{DType, Device, Tensor};
 
 pub use crate::config::{HifiGanConfig, SpeechT5Config};
@@ -39,46 +42,19 @@ pub use crate::tokenizer::SpeechT5Tokenizer;
 
 /// Everything that can go wrong loading a checkpoint or synthesising.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpeechT5Error {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON file could not be parsed.
-    #[error("cannot parse {path}: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A checkpoint or JSON file could not be read or parsed, the directory has no weights, or
+    /// a weight file lacks a tensor or has one of the wrong shape (the shared loader's errors,
+    /// with its messages).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// A `config.json` describes an inconsistent model.
     #[error("invalid config: {0}")]
     Config(String),
     /// A valid checkpoint this crate does not run.
     #[error("unsupported checkpoint: {0}")]
     Unsupported(String),
-    /// The directory has no weight file.
-    #[error(
-        "no weights in {0}: expected model.safetensors, model.safetensors.index.json or \
-         pytorch_model.bin"
-    )]
-    MissingWeights(PathBuf),
-    /// A weight file could not be read, or lacks a tensor, or has one of the wrong shape.
-    #[error("cannot load weights from {path}: {source}")]
-    Weights {
-        /// The weight file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: candle_core::Error,
-    },
     /// The tokenizer files are invalid.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -94,18 +70,6 @@ pub enum SpeechT5Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-}
-
-// Same variants, same messages: the shared loader's errors keep their meaning here.
-impl From<CheckpointError> for SpeechT5Error {
-    fn from(e: CheckpointError) -> Self {
-        match e {
-            CheckpointError::Io { path, source } => Self::Io { path, source },
-            CheckpointError::Json { path, source } => Self::Json { path, source },
-            CheckpointError::MissingWeights(dir) => Self::MissingWeights(dir),
-            CheckpointError::Weights { path, source } => Self::Weights { path, source },
-        }
-    }
 }
 
 /// The vocoder alone: log-mel spectrogram to waveform.
@@ -129,8 +93,9 @@ impl Vocoder {
         let dir = dir.as_ref();
         let config = HifiGanConfig::from_file(&dir.join("config.json"))?;
         let (vb, path) = var_builder(dir, device, &LoadOptions::default())?;
-        let net = hifigan::HifiGan::load(vb, &config)
-            .map_err(|source| SpeechT5Error::Weights { path, source })?;
+        let net = hifigan::HifiGan::load(vb, &config).map_err(|source| {
+            SpeechT5Error::Checkpoint(CheckpointError::Weights { path, source })
+        })?;
         Ok(Self {
             config,
             net,
@@ -201,7 +166,9 @@ impl SpeechT5 {
         }
         let (vb, path) = var_builder(dir, device, &LoadOptions::default())?;
         let model = model::Model::load(vb, &config, device).map_err(|e| match e {
-            SpeechT5Error::Candle(source) => SpeechT5Error::Weights { path, source },
+            SpeechT5Error::Candle(source) => {
+                SpeechT5Error::Checkpoint(CheckpointError::Weights { path, source })
+            }
             other => other,
         })?;
         Ok(Self {

@@ -21,7 +21,7 @@
 
 use std::path::Path;
 
-use crate::SpeechT5Error;
+use crate::{CheckpointError, SpeechT5Error};
 
 /// One speaker embedding (not yet normalised: the model L2-normalises it, as transformers does).
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +50,11 @@ impl SpeakerEmbedding {
 
     /// Reads a `.npy` file (little-endian f32, C order, one row) or raw little-endian f32.
     pub fn from_file(path: &Path) -> Result<Self, SpeechT5Error> {
-        let bytes = std::fs::read(path).map_err(|source| SpeechT5Error::Io {
-            path: path.to_owned(),
-            source,
+        let bytes = std::fs::read(path).map_err(|source| {
+            SpeechT5Error::Checkpoint(CheckpointError::Io {
+                path: path.to_owned(),
+                source,
+            })
         })?;
         let data = if bytes.starts_with(b"\x93NUMPY") {
             npy_payload(&bytes)?

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::SpeechT5Error;
+use crate::{CheckpointError, SpeechT5Error};
 
 const SPACE: char = '\u{2581}';
 
@@ -178,20 +178,25 @@ impl SpeechT5Tokenizer {
     /// Reads `spm_char.model` and, when present, `tokenizer_config.json` from `dir`.
     pub fn from_dir(dir: &Path) -> Result<Self, SpeechT5Error> {
         let model_path = dir.join("spm_char.model");
-        let bytes = std::fs::read(&model_path).map_err(|source| SpeechT5Error::Io {
-            path: model_path.clone(),
-            source,
+        let bytes = std::fs::read(&model_path).map_err(|source| {
+            SpeechT5Error::Checkpoint(CheckpointError::Io {
+                path: model_path.clone(),
+                source,
+            })
         })?;
         let config_path = dir.join("tokenizer_config.json");
         let config = if config_path.exists() {
-            let text =
-                std::fs::read_to_string(&config_path).map_err(|source| SpeechT5Error::Io {
+            let text = std::fs::read_to_string(&config_path).map_err(|source| {
+                SpeechT5Error::Checkpoint(CheckpointError::Io {
                     path: config_path.clone(),
                     source,
-                })?;
-            serde_json::from_str(&text).map_err(|source| SpeechT5Error::Json {
-                path: config_path.clone(),
-                source,
+                })
+            })?;
+            serde_json::from_str(&text).map_err(|source| {
+                SpeechT5Error::Checkpoint(CheckpointError::Json {
+                    path: config_path.clone(),
+                    source,
+                })
             })?
         } else {
             serde_json::Value::Null

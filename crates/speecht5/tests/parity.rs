@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use audiosubnet_speecht5::{
-    GenerationOptions, SpeakerEmbedding, SpeechT5, SpeechT5Error, SpeechT5Tokenizer, Vocoder,
+    CheckpointError, GenerationOptions, SpeakerEmbedding, SpeechT5, SpeechT5Error,
+    SpeechT5Tokenizer, Vocoder,
 };
 use candle_core::{DType, Device, Tensor};
 
@@ -385,7 +386,7 @@ fn bad_inputs_are_errors_not_panics() {
     ));
     assert!(matches!(
         SpeakerEmbedding::from_file(&dir.path().join("missing.npy")),
-        Err(SpeechT5Error::Io { .. })
+        Err(SpeechT5Error::Checkpoint(CheckpointError::Io { .. }))
     ));
 }
 
@@ -394,7 +395,7 @@ fn loader_errors_name_what_is_missing() {
     let empty = tempfile::tempdir().expect("tempdir");
     assert!(matches!(
         SpeechT5::load(empty.path(), fixture("vocoder"), &Device::Cpu),
-        Err(SpeechT5Error::Io { .. })
+        Err(SpeechT5Error::Checkpoint(CheckpointError::Io { .. }))
     ));
 
     let no_weights = tempfile::tempdir().expect("tempdir");
@@ -403,7 +404,9 @@ fn loader_errors_name_what_is_missing() {
     }
     assert!(matches!(
         SpeechT5::load(no_weights.path(), fixture("vocoder"), &Device::Cpu),
-        Err(SpeechT5Error::MissingWeights(_))
+        Err(SpeechT5Error::Checkpoint(CheckpointError::MissingWeights(
+            _
+        )))
     ));
 
     // The vocoder's weights in place of the model's: a load error naming a missing tensor.
@@ -413,7 +416,7 @@ fn loader_errors_name_what_is_missing() {
     )
     .expect("copy");
     match SpeechT5::load(no_weights.path(), fixture("vocoder"), &Device::Cpu) {
-        Err(SpeechT5Error::Weights { source, .. }) => {
+        Err(SpeechT5Error::Checkpoint(CheckpointError::Weights { source, .. })) => {
             assert!(source.to_string().contains("speecht5"), "{source}");
         }
         other => panic!("expected a weights error, got {other:?}"),

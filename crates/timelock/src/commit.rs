@@ -353,59 +353,6 @@ impl WeightsCommit {
     }
 }
 
-/// bittensor-drand 1.x `get_encrypted_commit(uids, weights, version_key, tempo, current_block,
-/// netuid, subnet_reveal_period_epochs, block_time, hotkey)`: `(ciphertext, reveal_round)`.
-#[allow(clippy::too_many_arguments)]
-pub fn get_encrypted_commit(
-    uids: &[u16],
-    weights: &[u16],
-    version_key: u64,
-    tempo: u16,
-    current_block: u64,
-    netuid: u16,
-    subnet_reveal_period_epochs: u64,
-    block_time: f64,
-    hotkey: [u8; 32],
-) -> Result<(Vec<u8>, u64), TimelockError> {
-    WeightsCommit {
-        hotkey: Some(hotkey),
-        uids: uids.to_vec(),
-        values: weights.to_vec(),
-        version_key,
-        epochs: EpochModel::Modulo {
-            tempo,
-            netuid,
-            current_block,
-        },
-        reveal_period_epochs: subnet_reveal_period_epochs,
-        block_time,
-    }
-    .encrypt()
-}
-
-/// bittensor-drand 2.x `get_encrypted_commit_v2(uids, weights, version_key, <schedule>,
-/// subnet_reveal_period_epochs, block_time, hotkey)`: `(ciphertext, reveal_round)`.
-pub fn get_encrypted_commit_v2(
-    uids: &[u16],
-    weights: &[u16],
-    version_key: u64,
-    schedule: EpochSchedule,
-    subnet_reveal_period_epochs: u64,
-    block_time: f64,
-    hotkey: [u8; 32],
-) -> Result<(Vec<u8>, u64), TimelockError> {
-    WeightsCommit {
-        hotkey: Some(hotkey),
-        uids: uids.to_vec(),
-        values: weights.to_vec(),
-        version_key,
-        epochs: EpochModel::Stateful(schedule),
-        reveal_period_epochs: subnet_reveal_period_epochs,
-        block_time,
-    }
-    .encrypt()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,8 @@
 //!   signature. [`verify_round_signature`] checks a signature against the quicknet public key.
 //! * [`commit`]: the SCALE-encoded `WeightsTlockPayload` and the reveal-round arithmetic of
 //!   `bittensor-drand`'s `get_encrypted_commit` (1.x, block-modulo epochs) and
-//!   `get_encrypted_commit_v2` (2.x, stateful epochs).
+//!   `get_encrypted_commit_v2` (2.x, stateful epochs); [`WeightsCommit`] does what those Python
+//!   functions do.
 
 pub mod commit;
 mod error;
@@ -18,7 +19,7 @@ mod tlock;
 
 pub use commit::{
     EpochModel, EpochSchedule, LegacyWeightsTlockPayload, WeightsCommit, WeightsTlockPayload,
-    get_encrypted_commit, get_encrypted_commit_v2, now_unix_secs, reveal_round_v1, reveal_round_v2,
+    now_unix_secs, reveal_round_v1, reveal_round_v2,
 };
 pub use error::TimelockError;
 pub use tlock::{

@@ -1,6 +1,9 @@
-//! Speech synthesis for the miner: the [`SpeechEngine`] interface, the engines (Piper VITS through
-//! ONNX Runtime, Festival, flite, espeak-ng), text normalisation ([`text`]) and the bounded
-//! [`SynthesisPool`] of resident engine threads.
+//! Speech synthesis for the miner: the [`SpeechEngine`] interface, the engines, text
+//! normalisation ([`text`]) and the bounded [`SynthesisPool`] of resident engine threads.
+//!
+//! The engines ([`ENGINE_NAMES`]): Piper VITS through ONNX Runtime; the Hugging Face models in
+//! candle (SpeechT5, MMS-TTS, Bark and Bark small, and any VITS checkpoint); Festival and flite as
+//! processes; espeak-ng through its C library.
 //!
 //! Everything here is blocking: engines run on the pool's own threads, never on the async runtime.
 //! Engines take raw prompt text; they normalise it, split it into sentences, synthesise each and
@@ -279,12 +282,8 @@ pub const ENGINE_NAMES: &[&str] = &[
     "vits",
 ];
 
-/// Engine names accepted by [`load_engine`].
-pub fn engine_names() -> &'static [&'static str] {
-    ENGINE_NAMES
-}
-
-/// Loads the engine `name` (`piper` or its alias `en_US-joe-medium`, `festival`, `flite`, `espeak`).
+/// Loads the engine `name`: one of [`ENGINE_NAMES`], an alias (`en_US-joe-medium`, `espeak-ng`,
+/// `bark`, `bark-small`, `speecht5`, `mms-tts-eng`), or `silence` (a demo of a useless miner).
 pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEngine>, TtsError> {
     let cpu_only = |engine: &str| -> Result<(), TtsError> {
         if opts.device == Device::Cpu {
@@ -448,7 +447,7 @@ mod tests {
         assert!(msg.contains("--model.path DIR is required"), "{msg}");
         let err = load_engine("wavenet", &opts).err().unwrap();
         assert!(matches!(err, TtsError::UnknownEngine { .. }), "{err}");
-        assert!(engine_names().contains(&"piper"));
+        assert!(ENGINE_NAMES.contains(&"piper"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::VitsError;
+use crate::{CheckpointError, VitsError};
 
 /// Hyper-parameters of a VITS checkpoint, as in transformers' `VitsConfig` (training-only fields
 /// such as dropouts are ignored). Defaults are transformers', which are facebook/mms-tts-eng's.
@@ -135,13 +135,17 @@ impl Default for VitsConfig {
 impl VitsConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, VitsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| VitsError::Io {
-            path: path.to_owned(),
-            source,
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            VitsError::Checkpoint(CheckpointError::Io {
+                path: path.to_owned(),
+                source,
+            })
         })?;
-        let config: Self = serde_json::from_str(&text).map_err(|source| VitsError::Json {
-            path: path.to_owned(),
-            source,
+        let config: Self = serde_json::from_str(&text).map_err(|source| {
+            VitsError::Checkpoint(CheckpointError::Json {
+                path: path.to_owned(),
+                source,
+            })
         })?;
         config.validate()?;
         Ok(config)

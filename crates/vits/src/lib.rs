@@ -22,9 +22,12 @@ mod spline;
 mod text_encoder;
 pub mod tokenizer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use audiosubnet_candle::{CheckpointError, LoadOptions};
+use audiosubnet_candle::LoadOptions;
+
+/// The shared checkpoint loader's error, wrapped by the `Checkpoint` error variant.
+pub use audiosubnet_candle::CheckpointError;
 use candle_core::Device;
 
 pub use crate::config::VitsConfig;
@@ -33,46 +36,19 @@ pub use crate::tokenizer::VitsTokenizer;
 
 /// Everything that can go wrong loading a checkpoint or synthesising.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VitsError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A JSON file could not be parsed.
-    #[error("cannot parse {path}: {source}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A checkpoint or JSON file could not be read or parsed, the directory has no weights, or
+    /// a weight file lacks a tensor or has one of the wrong shape (the shared loader's errors,
+    /// with its messages).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// `config.json` describes an inconsistent model.
     #[error("invalid config: {0}")]
     Config(String),
     /// A valid checkpoint this crate does not run (multi-speaker, phonemizer...).
     #[error("unsupported checkpoint: {0}")]
     Unsupported(String),
-    /// The directory has no weight file.
-    #[error(
-        "no weights in {0}: expected model.safetensors, model.safetensors.index.json or \
-         pytorch_model.bin"
-    )]
-    MissingWeights(PathBuf),
-    /// A weight file could not be read, or lacks a tensor, or has one of the wrong shape.
-    #[error("cannot load weights from {path}: {source}")]
-    Weights {
-        /// The weight file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: candle_core::Error,
-    },
     /// `vocab.json` / `tokenizer_config.json` are invalid, or the text has a token the
     /// vocabulary cannot represent.
     #[error("tokenizer: {0}")]
@@ -99,18 +75,6 @@ pub enum VitsError {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-}
-
-// Same variants, same messages: the shared loader's errors keep their meaning here.
-impl From<CheckpointError> for VitsError {
-    fn from(e: CheckpointError) -> Self {
-        match e {
-            CheckpointError::Io { path, source } => Self::Io { path, source },
-            CheckpointError::Json { path, source } => Self::Json { path, source },
-            CheckpointError::MissingWeights(dir) => Self::MissingWeights(dir),
-            CheckpointError::Weights { path, source } => Self::Weights { path, source },
-        }
-    }
 }
 
 /// A loaded VITS checkpoint with its tokenizer.
@@ -143,7 +107,7 @@ impl Vits {
         }
         let (vb, path) = audiosubnet_candle::var_builder(dir, device, &LoadOptions::default())?;
         let model = model::Model::load(vb, &config, device)
-            .map_err(|source| VitsError::Weights { path, source })?;
+            .map_err(|source| VitsError::Checkpoint(CheckpointError::Weights { path, source }))?;
         Ok(Self {
             config,
             tokenizer,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::VitsError;
+use crate::{CheckpointError, VitsError};
 
 /// `tokenizer_config.json` fields that change the ids; defaults are `VitsTokenizer.__init__`'s.
 #[derive(Debug, Clone, Deserialize)]
@@ -327,9 +327,11 @@ fn python_isspace(c: char) -> bool {
 }
 
 fn read(path: &Path) -> Result<String, VitsError> {
-    std::fs::read_to_string(path).map_err(|source| VitsError::Io {
-        path: path.to_owned(),
-        source,
+    std::fs::read_to_string(path).map_err(|source| {
+        VitsError::Checkpoint(CheckpointError::Io {
+            path: path.to_owned(),
+            source,
+        })
     })
 }
 

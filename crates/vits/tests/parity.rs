@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use audiosubnet_vits::{Noise, SynthesisOptions, Vits, VitsError};
+use audiosubnet_vits::{CheckpointError, Noise, SynthesisOptions, Vits, VitsError};
 use candle_core::{DType, Device, Tensor};
 
 /// Tolerance on float stages: |rust - torch| <= TOL * (1 + |torch|).
@@ -314,7 +314,7 @@ fn loader_errors_name_what_is_missing() {
     let empty = tempfile::tempdir().expect("tempdir");
     assert!(matches!(
         Vits::load(empty.path(), &Device::Cpu),
-        Err(VitsError::Io { .. })
+        Err(VitsError::Checkpoint(CheckpointError::Io { .. }))
     ));
 
     let no_weights = tempfile::tempdir().expect("tempdir");
@@ -323,7 +323,7 @@ fn loader_errors_name_what_is_missing() {
     }
     assert!(matches!(
         Vits::load(no_weights.path(), &Device::Cpu),
-        Err(VitsError::MissingWeights(_))
+        Err(VitsError::Checkpoint(CheckpointError::MissingWeights(_)))
     ));
 
     // Weights of the other architecture: a clear load error naming a missing tensor.
@@ -333,7 +333,7 @@ fn loader_errors_name_what_is_missing() {
     )
     .expect("copy");
     match Vits::load(no_weights.path(), &Device::Cpu) {
-        Err(VitsError::Weights { source, .. }) => {
+        Err(VitsError::Checkpoint(CheckpointError::Weights { source, .. })) => {
             assert!(
                 source.to_string().contains("duration_predictor"),
                 "{source}"
