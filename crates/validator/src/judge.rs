@@ -1,4 +1,6 @@
-//! The validator's [`Judge`]: the scoring crate's resident models, plus replay detection across
+//! How a reply is judged: the [`Judge`] interface, its verdicts and errors (whose fault a
+//! failure is), and the validator's implementation, [`ScoringJudge`]: the scoring crate's
+//! resident models, plus replay detection across
 //! rounds (a clip that matches one sent earlier for a different prompt earns nothing, however
 //! close its transcript happens to be).
 //!
@@ -6,17 +8,96 @@
 //! enter the replay index: otherwise a miner could plant another prompt's audio now and have
 //! the honest miners who speak that prompt later flagged as replays.
 
-use crate::round::{Judge, JudgeError, Judgement, ValidatorFault};
-use crate::state::FingerprintRecord;
+use crate::state::{FingerprintRecord, REPLAY_MEMORY};
 use audiosubnet_scoring::formula::WER_ZERO;
 use audiosubnet_scoring::{Fingerprint, ReplayIndex, Samples, Scorer, ScoringError};
 use futures::future::BoxFuture;
+use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
-/// Responses remembered for replay detection (oldest dropped first). Each lookup compares against
-/// all of them, so this bounds the per-response cost as well as memory.
-pub const REPLAY_MEMORY: usize = 2048;
+/// The scorer's verdict on one reply.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judgement {
+    /// Reward in [0, 1].
+    pub reward: f64,
+    /// The scoring breakdown, as JSON.
+    pub breakdown: serde_json::Value,
+    /// Robust fingerprint (hex), for replay detection across rounds.
+    pub fingerprint: Option<String>,
+    /// Exact hash of the samples, for identical audio across miners within a round.
+    pub exact_hash: Option<String>,
+    /// Whether the fingerprint entered the replay index (and so belongs in the state): only
+    /// clips whose transcript matched their own prompt do, so planted audio cannot get honest
+    /// miners flagged later.
+    pub indexed: bool,
+    /// Word error rate, when measured.
+    pub wer: Option<f64>,
+    /// DNSMOS OVRL, when measured.
+    pub dnsmos_ovrl: Option<f64>,
+    /// Whisper's transcript, when measured.
+    pub transcript: Option<String>,
+}
+
+/// Why a reply got no judgement: the miner's fault (it is penalised) or the validator's (the
+/// miner is skipped for the round).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JudgeError {
+    /// The reply was rejected (silence, NaN, wrong rate, replayed audio…).
+    #[error("{0}")]
+    Rejected(String),
+    /// The validator could not score it; the miner is not to blame.
+    #[error("validator fault: {0}")]
+    Validator(#[from] ValidatorFault),
+}
+
+/// A failure of the validator's own scoring.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidatorFault {
+    /// The scoring queue closed.
+    #[error("the scoring queue is closed")]
+    QueueClosed,
+    /// The scoring queue was full (the judge's own limit should prevent it).
+    #[error(transparent)]
+    Overloaded(#[from] audiosubnet_scoring::Overloaded),
+    /// A model failed, the worker is gone, or it panicked on this clip.
+    #[error("scoring failed: {0}")]
+    Scoring(#[from] audiosubnet_scoring::ScoringError),
+    /// The scorer returned something unusable (a non-finite reward).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ValidatorFault {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        use audiosubnet_scoring::ScoringError as E;
+        match self {
+            Self::QueueClosed => "queue_closed",
+            Self::Overloaded(_) => "overloaded",
+            Self::Scoring(E::WorkerGone) => "worker_gone",
+            Self::Scoring(E::Panicked(_)) => "panic",
+            Self::Scoring(_) => "model",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// Scores replies. Implementations keep their models resident and run them off the async
+/// runtime, and remember what they scored to recognise replays.
+pub trait Judge: Send + Sync {
+    /// Judges `samples` at `sample_rate` as speech of `prompt` from `hotkey`. The samples are
+    /// shared, not copied: the round keeps the same buffer for its report.
+    fn judge(
+        &self,
+        hotkey: String,
+        prompt: String,
+        samples: Arc<Vec<f32>>,
+        sample_rate: u32,
+    ) -> BoxFuture<'static, Result<Judgement, JudgeError>>;
+}
 
 /// Scores replies with [`Scorer`] and rejects replayed clips.
 #[derive(Debug, Clone)]

@@ -6,10 +6,10 @@
 //! permit and may legitimately be refused); a failure of the validator's own scoring skips the
 //! miner for the round and never touches its EMA.
 
+use crate::judge::{Judge, JudgeError, Judgement, ValidatorFault};
 use crate::state::{FingerprintRecord, ScoreState};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, SynapseResponse, TtsReply};
 use audiosubnet_protocol::TextToSpeech;
-use futures::future::BoxFuture;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,89 +26,6 @@ pub struct Target {
     pub uid: Option<u16>,
     /// Its axon.
     pub axon: AxonTarget,
-}
-
-/// The scorer's verdict on one reply.
-#[derive(Debug, Clone, Serialize)]
-pub struct Judgement {
-    /// Reward in [0, 1].
-    pub reward: f64,
-    /// The scoring breakdown, as JSON.
-    pub breakdown: serde_json::Value,
-    /// Robust fingerprint (hex), for replay detection across rounds.
-    pub fingerprint: Option<String>,
-    /// Exact hash of the samples, for identical audio across miners within a round.
-    pub exact_hash: Option<String>,
-    /// Whether the fingerprint entered the replay index (and so belongs in the state): only
-    /// clips whose transcript matched their own prompt do, so planted audio cannot get honest
-    /// miners flagged later.
-    pub indexed: bool,
-    /// Word error rate, when measured.
-    pub wer: Option<f64>,
-    /// DNSMOS OVRL, when measured.
-    pub dnsmos_ovrl: Option<f64>,
-    /// Whisper's transcript, when measured.
-    pub transcript: Option<String>,
-}
-
-/// Why a reply got no judgement: the miner's fault (it is penalised) or the validator's (the
-/// miner is skipped for the round).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum JudgeError {
-    /// The reply was rejected (silence, NaN, wrong rate, replayed audio…).
-    #[error("{0}")]
-    Rejected(String),
-    /// The validator could not score it; the miner is not to blame.
-    #[error("validator fault: {0}")]
-    Validator(#[from] ValidatorFault),
-}
-
-/// A failure of the validator's own scoring.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ValidatorFault {
-    /// The scoring queue closed.
-    #[error("the scoring queue is closed")]
-    QueueClosed,
-    /// The scoring queue was full (the judge's own limit should prevent it).
-    #[error(transparent)]
-    Overloaded(#[from] audiosubnet_scoring::Overloaded),
-    /// A model failed, the worker is gone, or it panicked on this clip.
-    #[error("scoring failed: {0}")]
-    Scoring(#[from] audiosubnet_scoring::ScoringError),
-    /// The scorer returned something unusable (a non-finite reward).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl ValidatorFault {
-    /// A short label for metrics.
-    pub fn kind(&self) -> &'static str {
-        use audiosubnet_scoring::ScoringError as E;
-        match self {
-            Self::QueueClosed => "queue_closed",
-            Self::Overloaded(_) => "overloaded",
-            Self::Scoring(E::WorkerGone) => "worker_gone",
-            Self::Scoring(E::Panicked(_)) => "panic",
-            Self::Scoring(_) => "model",
-            Self::Invalid(_) => "invalid",
-        }
-    }
-}
-
-/// Scores replies. Implementations keep their models resident and run them off the async
-/// runtime, and remember what they scored to recognise replays.
-pub trait Judge: Send + Sync {
-    /// Judges `samples` at `sample_rate` as speech of `prompt` from `hotkey`. The samples are
-    /// shared, not copied: the round keeps the same buffer for its report.
-    fn judge(
-        &self,
-        hotkey: String,
-        prompt: String,
-        samples: Arc<Vec<f32>>,
-        sample_rate: u32,
-    ) -> BoxFuture<'static, Result<Judgement, JudgeError>>;
 }
 
 /// Round settings.

@@ -1,9 +1,10 @@
 //! The validator's main loop: rounds over rotating chunks of miners, state saved after each,
 //! a readable table per round, and the `--scores.out` summary.
 
+use crate::judge::Judge;
 use crate::network::Network;
 use crate::prompts::PromptSource;
-use crate::round::{Judge, RoundConfig, RoundReport, Target, run_round};
+use crate::round::{RoundConfig, RoundReport, Target, run_round};
 use crate::selection::Rotation;
 use crate::state::{ScoreState, StateError};
 use audiosubnet_dendrite::Dendrite;

@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 
 /// File format version.
 pub const STATE_VERSION: u32 = 1;
-/// Fingerprints kept for replay detection (the judge's memory; about 2.5 KB each in the file).
-pub const MAX_FINGERPRINTS: usize = crate::judge::REPLAY_MEMORY;
+/// Responses remembered for replay detection (oldest dropped first), in the judge's index and
+/// in this file (about 2.5 KB each). Each lookup compares against all of them, so this bounds
+/// the per-response cost as well as memory.
+pub const REPLAY_MEMORY: usize = 2048;
+/// Fingerprints kept in the state (the judge's memory).
+pub const MAX_FINGERPRINTS: usize = REPLAY_MEMORY;
 
 /// One miner's record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -12,11 +12,10 @@
 
 use audiosubnet_dendrite::{AxonTarget, Dendrite};
 use audiosubnet_scoring::ScoringError;
+use audiosubnet_validator::judge::{Judge, JudgeError, Judgement, ValidatorFault};
 use audiosubnet_validator::network::{Network, Roster};
 use audiosubnet_validator::prompts::PromptSource;
-use audiosubnet_validator::round::{
-    Judge, JudgeError, Judgement, RoundConfig, Target, ValidatorFault, run_round,
-};
+use audiosubnet_validator::round::{RoundConfig, Target, run_round};
 use audiosubnet_validator::service::{LoopConfig, run_rounds};
 use audiosubnet_validator::state::ScoreState;
 use audiosubnet_wallet::Keypair;

@@ -7,7 +7,7 @@
 use audiosubnet_scoring::{Scorer, ScorerConfig, ScoringError};
 use audiosubnet_tts::SpeechEngine;
 use audiosubnet_validator::judge::ScoringJudge;
-use audiosubnet_validator::round::{Judge, JudgeError, ValidatorFault};
+use audiosubnet_validator::judge::{Judge, JudgeError, ValidatorFault};
 use std::sync::Arc;
 
 const P1: &str = "Please open the window before you leave the house.";
