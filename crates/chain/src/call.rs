@@ -1,12 +1,10 @@
-//! Runtime calls as values: what one signed extrinsic carries, and what [`Utility::batch_all`]
-//! bundles so that many calls cost one transaction and one block.
-//!
-//! [`Utility::batch_all`]: crate::Subtensor::batch_all
+//! Runtime calls as values: what one signed extrinsic carries ([`crate::Subtensor::submit`]), and
+//! what a wrapper call (`Utility::batch_all`, `Sudo::sudo`) nests via [`Call::into_value`].
 
 use subxt::dynamic::Value;
 
 /// The pallet that holds subnets, neurons and weights.
-pub(crate) const SUBTENSOR: &str = "SubtensorModule";
+pub const SUBTENSOR: &str = "SubtensorModule";
 
 /// One runtime call: pallet, call name and its fields in order (encoded from live metadata).
 #[derive(Debug, Clone)]
@@ -34,23 +32,19 @@ impl Call {
         &self.label
     }
 
+    /// The same call under another name in logs (a wrapper named after what it wraps).
+    pub fn with_label(self, label: &str) -> Self {
+        Call {
+            label: label.into(),
+            ..self
+        }
+    }
+
     /// The call as a `RuntimeCall` value (`Pallet(call(fields))`), as `batch_all` and `sudo` take it.
-    pub(crate) fn into_value(self) -> Value {
+    pub fn into_value(self) -> Value {
         Value::unnamed_variant(
             self.pallet,
             [Value::unnamed_variant(self.name, self.fields)],
-        )
-    }
-
-    /// `Balances::transfer_keep_alive(to, amount)`.
-    pub fn transfer(to: [u8; 32], amount_rao: u128) -> Self {
-        Call::new(
-            "Balances",
-            "transfer_keep_alive",
-            vec![
-                Value::unnamed_variant("Id", [account_value(to)]),
-                Value::u128(amount_rao),
-            ],
         )
     }
 
@@ -62,32 +56,9 @@ impl Call {
             vec![Value::u128(netuid.into()), account_value(hotkey)],
         )
     }
-
-    /// `add_stake(hotkey, netuid, amount)`, signed by the coldkey.
-    pub fn add_stake(hotkey: [u8; 32], netuid: u16, amount_rao: u64) -> Self {
-        Call::new(
-            SUBTENSOR,
-            "add_stake",
-            vec![
-                account_value(hotkey),
-                Value::u128(netuid.into()),
-                Value::u128(amount_rao.into()),
-            ],
-        )
-    }
-
-    /// `Sudo::sudo(AdminUtils::<name>(args))`: an admin setting, signed by the sudo key. `args`
-    /// are the call's fields in order, as unsigned integers or bools.
-    pub fn sudo_admin(name: &str, args: Vec<Value>) -> Self {
-        let inner = Call::new("AdminUtils", name, args).into_value();
-        Call {
-            label: name.into(),
-            ..Call::new("Sudo", "sudo", vec![inner])
-        }
-    }
 }
 
 /// An AccountId32 as a dynamic value (a 32-byte composite).
-pub(crate) fn account_value(id: [u8; 32]) -> Value {
+pub fn account_value(id: [u8; 32]) -> Value {
     Value::from_bytes(id)
 }

@@ -1,10 +1,14 @@
-//! The crate's error type.
+//! The crate's error type: what went wrong talking to subtensor, as values a caller can match on
+//! (transport, pool rejection with its reason, dispatch error with pallet and variant, decode,
+//! timeout) and messages that say what to do. How subxt's errors map onto it is in `classify`.
+
+use crate::rejection::Rejection;
 
 /// Everything that can go wrong talking to subtensor.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
-    /// The endpoint could not be reached (after retries) or the connection dropped.
+    /// The endpoint could not be reached (after retries) or the connection dropped. Retryable.
     #[error("cannot reach the chain at {endpoint}: {reason}")]
     Connection {
         /// The websocket URL.
@@ -12,7 +16,7 @@ pub enum ChainError {
         /// What the transport said.
         reason: String,
     },
-    /// A request did not answer in time.
+    /// A request did not answer in time. Retryable.
     #[error("chain request `{what}` timed out after {secs} s")]
     Timeout {
         /// The operation.
@@ -20,7 +24,8 @@ pub enum ChainError {
         /// The limit.
         secs: u64,
     },
-    /// An RPC call failed for a reason other than the connection.
+    /// The node answered a request with an error (unknown method, bad parameters, a runtime API
+    /// it cannot run, ...): the connection is fine, retrying will not help.
     #[error("chain RPC error in `{what}`: {reason}")]
     Rpc {
         /// The operation.
@@ -38,10 +43,9 @@ pub enum ChainError {
         /// What to do about it, when known.
         hint: Option<String>,
     },
-    /// The transaction pool refused the transaction (bad signature, stale nonce, custom validity
-    /// error of the subtensor extension, ...).
+    /// The transaction pool refused the transaction; it was never included.
     #[error("transaction rejected by the chain: {0}")]
-    Rejected(String),
+    Rejected(Rejection),
     /// Metadata lacks something we need (the runtime is older or newer than expected).
     #[error("runtime metadata mismatch: {0}")]
     Metadata(String),
@@ -54,7 +58,10 @@ pub enum ChainError {
         reason: String,
     },
     /// The hotkey has no uid on the subnet.
-    #[error("HotKeyNotRegisteredInSubNet: hotkey {hotkey} is not registered on subnet {netuid}")]
+    #[error(
+        "HotKeyNotRegisteredInSubNet: hotkey {hotkey} is not registered on subnet {netuid}: run \
+         `audiosubnet register --netuid {netuid} --wallet.name <name> --wallet.hotkey <hotkey>` first"
+    )]
     NotRegistered {
         /// The subnet.
         netuid: u16,
@@ -70,7 +77,7 @@ pub enum ChainError {
 }
 
 impl ChainError {
-    /// True for errors after which reconnecting may help.
+    /// True for errors after which reconnecting may help (transport and timeout).
     pub fn is_connection(&self) -> bool {
         matches!(
             self,
@@ -84,5 +91,121 @@ impl ChainError {
             ChainError::Dispatch { name, .. } => Some(name),
             _ => None,
         }
+    }
+
+    /// The pool's reason, if the transaction was rejected.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            ChainError::Rejected(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// A dispatch error with the hint for its name (see [`dispatch_hint`]).
+    pub fn dispatch(pallet: impl Into<String>, name: impl Into<String>) -> Self {
+        let name = name.into();
+        ChainError::Dispatch {
+            pallet: pallet.into(),
+            hint: dispatch_hint(&name).map(str::to_string),
+            name,
+        }
+    }
+
+    /// Names the endpoint in a transport error raised below the connection layer, which does not
+    /// know it.
+    pub(crate) fn at_endpoint(self, ep: &str) -> Self {
+        match self {
+            ChainError::Connection { endpoint, reason } if endpoint.is_empty() => {
+                ChainError::Connection {
+                    endpoint: ep.into(),
+                    reason,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// A short "what to do" for the dispatch errors neurons hit most.
+pub fn dispatch_hint(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "HotKeyNotRegisteredInSubNet" | "HotKeyNotRegisteredInNetwork" => {
+            "the hotkey is not registered on this subnet; run `audiosubnet register` first"
+        }
+        "HotKeyAlreadyRegisteredInSubNet" => "the hotkey already has a uid on this subnet",
+        "NeuronNoValidatorPermit" => {
+            "the hotkey has no validator permit (needs stake and an epoch to pass); only self-weights are allowed"
+        }
+        "CommitRevealEnabled" => {
+            "the subnet has commit-reveal on; plain set_weights is refused (use commit_timelocked_weights)"
+        }
+        "CommitRevealDisabled" => {
+            "the subnet has commit-reveal off; weights go with plain set_weights"
+        }
+        "TooManyUnrevealedCommits" => {
+            "the hotkey already has 10 unrevealed commits in this epoch; wait for the reveal"
+        }
+        "IncorrectCommitRevealVersion" => {
+            "commit_reveal_version differs from the chain's CommitRevealWeightsVersion"
+        }
+        "InvalidRevealRound" => "the reveal round is not ahead of the chain's last drand pulse",
+        "IncorrectWeightVersionKey" => "version_key is below the subnet's WeightsVersionKey",
+        "WeightVecLengthIsLow" => "fewer weights than the subnet's MinAllowedWeights",
+        "MaxWeightExceeded" => "a weight is above the subnet's MaxWeightsLimit",
+        "UidVecContainInvalidOne" | "UidsLengthExceedUidsInSubNet" => {
+            "a uid does not exist on the subnet"
+        }
+        "DuplicateUids" => "the same uid appears twice",
+        "ServingRateLimitExceeded" => "serve_axon was called too recently (ServingRateLimit)",
+        "InvalidIpAddress" => {
+            "the chain rejects this IP (127.0.0.1, ::1 and broadcast are not allowed)"
+        }
+        "InvalidPort" => "port 0 is not allowed",
+        "TooManyRegistrationsThisBlock" | "TooManyRegistrationsThisInterval" => {
+            "registrations are rate limited; retry in a later block/interval"
+        }
+        "NotEnoughBalanceToStake" | "NotEnoughBalanceToPayBurn" | "BalanceWithdrawalError" => {
+            "the coldkey balance is too low"
+        }
+        "SubNetworkDoesNotExist" | "SubnetNotExists" => "no subnet with this netuid",
+        "NotEnoughStakeToSetWeights" => "the hotkey's stake is below the subnet's stake threshold",
+        "SubtokenDisabled" => "the subnet has not been started (start_call)",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_errors_carry_a_hint() {
+        let e = ChainError::dispatch("SubtensorModule", "HotKeyNotRegisteredInSubNet");
+        assert_eq!(e.dispatch_name(), Some("HotKeyNotRegisteredInSubNet"));
+        assert!(e.to_string().contains("audiosubnet register"), "{e}");
+        let e = ChainError::dispatch("SubtensorModule", "SomethingNew");
+        assert_eq!(e.to_string(), "SomethingNew");
+    }
+
+    #[test]
+    fn not_registered_names_the_register_command() {
+        let e = ChainError::NotRegistered {
+            netuid: 7,
+            hotkey: "5F".into(),
+        };
+        let m = e.to_string();
+        assert!(m.contains("NotRegistered"), "{m}");
+        assert!(m.contains("audiosubnet register --netuid 7"), "{m}");
+    }
+
+    #[test]
+    fn the_endpoint_is_filled_in_once() {
+        let e = ChainError::Connection {
+            endpoint: String::new(),
+            reason: "gone".into(),
+        }
+        .at_endpoint("ws://a");
+        assert_eq!(e.to_string(), "cannot reach the chain at ws://a: gone");
+        assert!(e.is_connection());
     }
 }

@@ -1,29 +1,50 @@
 //! Subtensor chain client for audiosubnet.
 //!
-//! Owns everything that talks to the chain: metagraph and hyperparameter reads, `burned_register`,
-//! `serve_axon`, `set_weights` (with the SDK's weight normalization), staking, subnet creation and
-//! the sudo helpers the local chain uses. Calls, storage and runtime APIs are encoded from the
-//! **live metadata** (subxt's dynamic API), because the local chain (spec 218/300) and finney
-//! (spec 4xx) have different call shapes.
+//! Owns everything neurons need from the chain: metagraph and hyperparameter reads,
+//! `burned_register`, `serve_axon`, `set_weights` (with the SDK's weight normalization) and
+//! timelocked weight commits, and the [`Chain`] trait the miner and validator program against
+//! ([`Subtensor`] is the live implementation, [`memory::MemoryChain`] an in-memory one for tests).
+//! Calls, storage and runtime APIs are encoded from the **live metadata** (subxt's dynamic API),
+//! because the local chain (spec 218/300) and finney (spec 4xx) have different call shapes.
+//!
+//! Layout, by job:
+//! - `connection`: the client, reconnect, retry and timeouts; raw RPC;
+//! - `reads`: storage and runtime-API reads;
+//! - `tx`: signing, submission, inclusion, dispatch errors; `serve_axon`, `burned_register`;
+//! - `set_weights`: `set_weights` and timelocked commits;
+//! - `error`, `rejection`, `classify`: typed errors and how subxt's errors map onto them.
 //!
 //! The connection reconnects by itself: operations that fail on the transport drop the socket,
-//! back off and retry; submitted transactions are never re-sent.
+//! back off and retry; submitted transactions are never re-sent. Admin calls (sudo, batches,
+//! chopsticks' `dev_*`) live in the local-chain crate, on top of [`Subtensor::submit`] and
+//! [`Subtensor::rpc`].
 
 mod call;
-mod client;
+mod chain;
+mod classify;
+mod connection;
 mod error;
 pub mod ip;
+pub mod memory;
 mod network;
+mod reads;
+mod rejection;
+mod set_weights;
 mod signer;
+mod tx;
 mod types;
 pub mod weights;
 
-pub use call::Call;
-pub use client::{RetryPolicy, ServeOutcome, Subtensor, TxOutcome, WeightsSubmission};
-pub use error::ChainError;
+pub use call::{Call, SUBTENSOR, account_value};
+pub use chain::{Chain, ChainFuture, ensure_registered};
+pub use connection::{RetryPolicy, Subtensor};
+pub use error::{ChainError, dispatch_hint};
 pub use network::{FINNEY_ENDPOINT, LOCAL_ENDPOINT, TEST_ENDPOINT, resolve_endpoint};
+pub use rejection::{InvalidReason, Rejection, SubtensorCustom, UnknownReason};
+pub use set_weights::WeightsSubmission;
 pub use signer::ChainSigner;
 pub use subxt::dynamic::Value;
+pub use tx::{ServeOutcome, TxOutcome};
 pub use types::{AxonInfo, Hyperparameters, Metagraph, Neuron};
 
 /// The subxt configuration for subtensor.

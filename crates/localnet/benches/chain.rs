@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use audiosubnet_chain::{ChainError, RetryPolicy, Subtensor, Value};
-use audiosubnet_localnet::{Localnet, LocalnetConfig, TAO, free_port};
+use audiosubnet_localnet::{LocalAdmin, Localnet, LocalnetConfig, TAO, free_port};
 use audiosubnet_wallet::{Keypair, Wallet};
 use tokio::sync::Semaphore;
 

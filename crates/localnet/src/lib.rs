@@ -9,6 +9,7 @@
 //! The chain files are read from the shared directory (`$AUDIOSUBNET_SHARED`, default
 //! `<repo>/../shared`) and never copied into the repository.
 
+mod admin;
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+pub use admin::{LocalAdmin, add_stake_call, sudo_call, transfer_call};
 pub use process::{free_port, pid_alive};
 
 /// One TAO in rao.
@@ -535,16 +537,16 @@ pub async fn bootstrap(
         .iter()
         .zip(balances)
         .filter(|(_, balance)| *balance < u128::from(5_000 * TAO))
-        .map(|(c, _)| Call::transfer(*c, u128::from(10_000 * TAO)))
+        .map(|(c, _)| transfer_call(*c, u128::from(10_000 * TAO)))
         .collect();
     let existing = find_owned_subnet(client, owner_hot.account_id().0).await?;
     if existing.is_none() {
         calls.extend([
-            Call::sudo_admin("sudo_set_network_rate_limit", vec![Value::u128(0)]),
-            Call::sudo_admin("sudo_set_tx_rate_limit", vec![Value::u128(0)]),
+            sudo_call("sudo_set_network_rate_limit", vec![Value::u128(0)]),
+            sudo_call("sudo_set_tx_rate_limit", vec![Value::u128(0)]),
             // No owner cut: otherwise the owner hotkey accrues stake every block, outweighs the
             // validator in Yuma consensus and the miners' incentive stays zero.
-            Call::sudo_admin("sudo_set_subnet_owner_cut", vec![Value::u128(0)]),
+            sudo_call("sudo_set_subnet_owner_cut", vec![Value::u128(0)]),
         ]);
     }
     if !calls.is_empty() {
@@ -570,15 +572,15 @@ pub async fn bootstrap(
     let mut calls = Vec::new();
     if existing.is_none() {
         calls.extend([
-            Call::sudo_admin(
+            sudo_call(
                 "sudo_set_serving_rate_limit",
                 vec![n.clone(), Value::u128(0)],
             ),
-            Call::sudo_admin(
+            sudo_call(
                 "sudo_set_target_registrations_per_interval",
                 vec![n.clone(), Value::u128(1000)],
             ),
-            Call::sudo_admin(
+            sudo_call(
                 "sudo_set_max_registrations_per_block",
                 vec![n.clone(), Value::u128(1000)],
             ),
@@ -598,17 +600,17 @@ pub async fn bootstrap(
     let hp = client.hyperparameters(netuid).await?;
     if hp.tempo != cfg.tempo {
         let tempo = Value::u128(cfg.tempo.into());
-        calls.push(Call::sudo_admin("sudo_set_tempo", vec![n.clone(), tempo]));
+        calls.push(sudo_call("sudo_set_tempo", vec![n.clone(), tempo]));
     }
     if hp.weights_rate_limit != 0 {
         let zero = Value::u128(0);
-        calls.push(Call::sudo_admin(
+        calls.push(sudo_call(
             "sudo_set_weights_set_rate_limit",
             vec![n.clone(), zero],
         ));
     }
     if hp.commit_reveal_enabled {
-        calls.push(Call::sudo_admin(
+        calls.push(sudo_call(
             "sudo_set_commit_reveal_weights_enabled",
             vec![n.clone(), Value::bool(false)],
         ));
@@ -632,7 +634,7 @@ pub async fn bootstrap(
             None => {
                 let calls = vec![
                     Call::burned_register(netuid, hk),
-                    Call::add_stake(hk, netuid, cfg.validator_stake),
+                    add_stake_call(hk, netuid, cfg.validator_stake),
                 ];
                 client
                     .batch_all("register and stake the validator", &vali_cold, calls)
@@ -644,7 +646,7 @@ pub async fn bootstrap(
     let miners = try_join_all(
         miners
             .iter()
-            .map(|(c, h)| ensure_registered(client, c, h, netuid)),
+            .map(|(c, h)| register_if_needed(client, c, h, netuid)),
     );
     let (validator_uid, miner_uids) = futures::try_join!(validator, miners)?;
     info!(
@@ -661,7 +663,7 @@ pub async fn bootstrap(
     })
 }
 
-async fn ensure_registered(
+async fn register_if_needed(
     client: &Subtensor,
     cold: &Keypair,
     hot: &Keypair,
@@ -675,20 +677,13 @@ async fn ensure_registered(
     registered_uid(client, hot, netuid).await
 }
 
+/// The uid of `hot` on `netuid`, or the chain crate's `NotRegistered` error.
 async fn registered_uid(
     client: &Subtensor,
     hot: &Keypair,
     netuid: u16,
 ) -> Result<u16, LocalnetError> {
-    client
-        .uid_of(netuid, hot.account_id().0)
-        .await?
-        .ok_or_else(|| {
-            LocalnetError::Chain(ChainError::NotRegistered {
-                netuid,
-                hotkey: hot.account_id().to_ss58(),
-            })
-        })
+    Ok(audiosubnet_chain::ensure_registered(client, netuid, hot.account_id().0).await?)
 }
 
 async fn find_owned_subnet(

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use audiosubnet_chain::{ChainError, RetryPolicy, Subtensor};
-use audiosubnet_localnet::{Localnet, LocalnetConfig, TAO, free_port, pid_alive};
+use audiosubnet_localnet::{LocalAdmin, Localnet, LocalnetConfig, TAO, free_port, pid_alive};
 use audiosubnet_wallet::Keypair;
 
 /// No chain call may take longer than this, whatever state the chain is in.

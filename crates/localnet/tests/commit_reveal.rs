@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use audiosubnet_chain::Subtensor;
-use audiosubnet_localnet::{Localnet, LocalnetConfig, free_port};
+use audiosubnet_localnet::{LocalAdmin, Localnet, LocalnetConfig, free_port};
 use audiosubnet_wallet::{Keypair, Wallet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use audiosubnet_chain::{ChainError, ServeOutcome, Subtensor};
-use audiosubnet_localnet::{LocalnetConfig, free_port, pid_alive};
+use audiosubnet_localnet::{LocalAdmin, LocalnetConfig, free_port, pid_alive};
 use audiosubnet_wallet::{Keypair, Wallet};
 
 fn config(dir: &tempfile::TempDir, miners: u16, ticker: Duration) -> LocalnetConfig {
