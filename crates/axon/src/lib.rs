@@ -7,6 +7,13 @@
 //! comes only from verified headers, never from the body's unauthenticated `dendrite` copy.
 //! Nothing is stored for a caller (its nonce) before the blacklist has accepted it.
 //!
+//! The same axon, on the same port, also serves `POST /tts` to SDK 11 callers that sign with
+//! `btauth/1` ([`AxonBuilder::attach_tts`]): binary audio (WAV or raw s16le) instead of a JSON
+//! list of floats, behind the same blacklist hook, priority gate and limits. There the body is
+//! read before the signature is checked (`btauth/1` signs its sha256), but only after the
+//! header shape, receiver and freshness checks passed; the nonce is recorded after the
+//! blacklist accepted the caller.
+//!
 //! [`Axon::serve`] runs its own HTTP/1.1 accept loop ([`serve_with_limits`]) with connection
 //! limits, a header-read deadline that also closes idle keep-alive connections, and a body
 //! deadline ([`ConnectionLimits`]), so slow or idle clients cannot starve validators.
@@ -29,12 +36,17 @@
 //! # Ok(()) }
 //! ```
 
+mod btauth_route;
 mod gate;
 mod pipeline;
 mod server;
 
+pub use audiosubnet_protocol::tts_http::{AudioEncoding, TtsRequest};
+pub use btauth_route::TtsAudio;
+
 pub use server::{BodyTimeout, ConnectionLimits, serve_with_limits};
 
+use audiosubnet_protocol::btauth::{ReplayStore, VerifyConfig};
 use audiosubnet_protocol::{BodyBinding, NonceConfig, NonceTracker, Ping, Synapse};
 use audiosubnet_wallet::{AccountId, Keypair};
 use axum::Router;
@@ -65,6 +77,10 @@ pub struct AxonConfig {
     pub external_port: Option<u16>,
     /// Connection limits and deadlines of [`Axon::serve`].
     pub connections: ConnectionLimits,
+    /// `btauth/1` freshness window and receiver binding (the SDK's defaults: 10 s, 2 s, bound).
+    pub btauth: VerifyConfig,
+    /// `btauth/1` nonces remembered at most (each for 60 s).
+    pub btauth_replay_capacity: usize,
 }
 
 impl Default for AxonConfig {
@@ -78,6 +94,8 @@ impl Default for AxonConfig {
             external_ip: None,
             external_port: None,
             connections: ConnectionLimits::default(),
+            btauth: VerifyConfig::default(),
+            btauth_replay_capacity: audiosubnet_protocol::btauth::DEFAULT_REPLAY_CAPACITY,
         }
     }
 }
@@ -151,6 +169,8 @@ pub(crate) struct AxonState {
     pub(crate) route_names: Vec<&'static str>,
     pub(crate) nonces: Mutex<NonceTracker>,
     pub(crate) gate: Arc<PriorityGate>,
+    pub(crate) tts: Option<Arc<dyn btauth_route::TtsRoute>>,
+    pub(crate) replay: Mutex<ReplayStore>,
 }
 
 /// Builds an [`Axon`].
@@ -159,9 +179,29 @@ pub struct AxonBuilder {
     config: AxonConfig,
     hooks: Arc<dyn AxonHooks>,
     routes: Vec<Arc<dyn ErasedRoute>>,
+    serve_synapse: bool,
+    tts: Option<Arc<dyn btauth_route::TtsRoute>>,
 }
 
 impl AxonBuilder {
+    /// Serves `POST /tts` to `btauth/1` callers with `handler`, which runs after verification,
+    /// blacklist and admission and returns the audio already encoded as asked.
+    pub fn attach_tts<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Caller, TtsRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
+    {
+        self.tts = Some(Arc::new(btauth_route::TypedTts::new(handler)));
+        self
+    }
+
+    /// Whether to serve the Synapse routes (default true). Without them every path but the
+    /// `btauth/1` ones is 404.
+    pub fn synapse(mut self, enabled: bool) -> Self {
+        self.serve_synapse = enabled;
+        self
+    }
+
     /// Serves synapse `S` with `handler`. The handler runs after verification, blacklist and
     /// admission; it gets the verified caller and the typed request and returns the response.
     pub fn attach<S, F, Fut>(mut self, handler: F) -> Self
@@ -189,9 +229,13 @@ impl AxonBuilder {
         for r in self.routes {
             routes.insert(r.name(), r);
         }
+        if !self.serve_synapse {
+            routes.clear();
+        }
         let mut route_names: Vec<&'static str> = routes.keys().copied().collect();
         route_names.sort_unstable();
         let hotkey_ss58 = self.keypair.ss58();
+        let replay_capacity = self.config.btauth_replay_capacity;
         let state = AxonState {
             hotkey_ss58,
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -201,6 +245,11 @@ impl AxonBuilder {
             hooks: self.hooks,
             routes,
             route_names,
+            tts: self.tts,
+            replay: Mutex::new(ReplayStore::new(
+                audiosubnet_protocol::btauth::DEFAULT_RETENTION,
+                replay_capacity,
+            )),
         };
         Axon {
             state: Arc::new(state),
@@ -223,6 +272,8 @@ impl Axon {
             config,
             hooks: Arc::new(AllowAll),
             routes: Vec::new(),
+            serve_synapse: true,
+            tts: None,
         }
     }
 
