@@ -5,12 +5,17 @@ use std::time::Duration;
 
 use anyhow::Result;
 use audiosubnet_localnet::{LocalnetConfig, LocalnetState};
+use serde_json::json;
 
 /// `audiosubnet localnet ...`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct LocalnetArgs {
     #[command(subcommand)]
     pub(crate) action: LocalnetAction,
+    /// Print one JSON object instead of text, for scripts (its shape is in
+    /// docs/development.md, "JSON output").
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
 }
 
 /// What to do with the local chain.
@@ -61,6 +66,10 @@ async fn execute(args: &LocalnetArgs) -> Result<()> {
             cfg.block_interval = Duration::try_from_secs_f64(up.block_interval.max(0.0))
                 .map_err(|e| anyhow::anyhow!("--block-interval: {e}"))?;
             let (state, reused) = audiosubnet_localnet::up(&cfg).await?;
+            if args.json {
+                println!("{:#}", state_json(&state, true, !reused));
+                return Ok(());
+            }
             if reused {
                 println!(
                     "local chain already running (pid {}); bootstrap checked",
@@ -75,18 +84,45 @@ async fn execute(args: &LocalnetArgs) -> Result<()> {
             print_state(&state, true);
         }
         LocalnetAction::Down => {
-            if audiosubnet_localnet::down(&cfg)? {
+            let stopped = audiosubnet_localnet::down(&cfg)?;
+            if args.json {
+                println!("{}", json!({ "stopped": stopped }));
+            } else if stopped {
                 println!("local chain stopped");
             } else {
                 println!("no local chain was running");
             }
         }
         LocalnetAction::Status => match audiosubnet_localnet::status(&cfg)? {
+            Some((state, running)) if args.json => {
+                println!("{:#}", state_json(&state, running, false));
+            }
             Some((state, running)) => print_state(&state, running),
+            None if args.json => println!("null"),
             None => println!("no local chain recorded (run `audiosubnet localnet up`)"),
         },
     }
     Ok(())
+}
+
+/// `localnet up|status --json`: the recorded chain. `started` is whether this command started it
+/// (false for `status` and for a chain `up` found running). Scripts read this shape
+/// (docs/development.md, "JSON output"): add keys, never rename or drop one.
+pub(crate) fn state_json(s: &LocalnetState, running: bool, started: bool) -> serde_json::Value {
+    json!({
+        "running": running,
+        "started": started,
+        "endpoint": s.endpoint,
+        "port": s.port,
+        "netuid": s.netuid,
+        "chopsticks_pid": s.chopsticks_pid,
+        "ticker_pid": s.ticker_pid,
+        "log_file": s.log_file.display().to_string(),
+        "wallets_dir": s.wallets_dir.display().to_string(),
+        "hotkey": "default",
+        "validator_wallet": s.validator_wallet,
+        "miner_wallets": s.miner_wallets,
+    })
 }
 
 fn print_state(s: &LocalnetState, running: bool) {
