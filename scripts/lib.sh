@@ -1,5 +1,14 @@
 # Shared helpers for scripts/test and scripts/demo: idempotent installs into $AUDIOSUBNET_CACHE.
 # Sourced, not executed.
+#
+# Each helper returns non-zero when its install failed, whatever the caller's `set -e` (a failing
+# function called from `if`, `||` or `$(...)` does not stop at its first failing command), and
+# stamps an install as done only after it succeeded. Capture a helper's output with
+# `X=$(helper)` on its own line, then `export X`: `export X=$(helper)` returns export's status
+# and hides the helper's failure.
+
+# Command substitutions inherit `set -e` (bash >= 4.4), so `X=$(helper)` fails where it failed.
+shopt -s inherit_errexit
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED_DIR=${AUDIOSUBNET_SHARED:-$(cd "$REPO_ROOT/.." && pwd)/shared}
@@ -11,6 +20,23 @@ mkdir -p "$AUDIOSUBNET_CACHE"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# json_query FILE EXPR: prints EXPR, a Python expression over the JSON document in FILE (bound to
+# `d`); strings bare, anything else as JSON. The scripts read the binary's `--json` output this
+# way (python3 is on every machine they run on; jq need not be).
+json_query() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print(v if isinstance(v, str) else json.dumps(v))' "$1" "$2"
+}
+
+# json_check FILE EXPR: succeeds when the Python expression EXPR over `d` (as above) is true.
+json_check() {
+  python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+}
+
 # ensure_apt PKG...: installs the Debian packages that are missing (needs root, as on CI).
 ensure_apt() {
   local missing=()
@@ -20,7 +46,7 @@ ensure_apt() {
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
+  $sudo apt-get update -qq || return 1
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
@@ -36,9 +62,14 @@ ensure_venv() {
   fi
   log "creating Python venv $name ($reqs)"
   rm -rf "$dir"
-  python3 -m venv "$dir" >&2
-  "$dir/bin/pip" install -q --disable-pip-version-check $reqs >&2
-  echo "$reqs" > "$stamp"
+  # $reqs is split on purpose: it is a list of requirement specifiers.
+  # shellcheck disable=SC2086
+  if ! python3 -m venv "$dir" >&2 || ! "$dir/bin/pip" install -q --disable-pip-version-check $reqs >&2; then
+    log "creating Python venv $name failed"
+    rm -rf "$dir"
+    return 1
+  fi
+  echo "$reqs" > "$stamp" || return 1
   echo "$dir/bin/python"
 }
 
@@ -51,9 +82,9 @@ ensure_bittensor_venv() {
 # stays below 2 and cyscale is removed (scalecodec and cyscale both provide `scalecodec`).
 ensure_bittensor9_venv() {
   local py
-  py=$(ensure_venv bt9 "bittensor==9.12.2 async-substrate-interface<2")
+  py=$(ensure_venv bt9 "bittensor==9.12.2 async-substrate-interface<2") || return 1
   if "$py" -m pip show -q cyscale >/dev/null 2>&1; then
-    "$py" -m pip uninstall -q -y cyscale >&2
+    "$py" -m pip uninstall -q -y cyscale >&2 || return 1
   fi
   echo "$py"
 }
@@ -79,7 +110,7 @@ ensure_models() {
     if python3 -m pip --version >/dev/null 2>&1; then
       AUDIOSUBNET_PYTHON=python3
     else
-      AUDIOSUBNET_PYTHON=$(ensure_venv pip "pip")
+      AUDIOSUBNET_PYTHON=$(ensure_venv pip "pip") || return 1
     fi
   fi
   export AUDIOSUBNET_PYTHON
@@ -94,7 +125,7 @@ ensure_models() {
 # ensure_tts_deps: what the miner's speech engines need: libespeak-ng (espeak engine and Piper's
 # phonemizer), Festival with the slt HTS voice, flite, and the Piper voice plus ONNX Runtime.
 ensure_tts_deps() {
-  ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite
+  ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite || return 1
   ensure_models piper-joe onnxruntime
 }
 
@@ -120,24 +151,54 @@ ensure_chopsticks() {
   if [ -x "$bin" ] && cmp -s "$src/package-lock.json" "$stamp"; then
     echo "$bin"; return 0
   fi
-  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
-  mkdir -p "$dir"
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm || return 1
+  mkdir -p "$dir" || return 1
   # One install at a time: the same lock file the localnet crate takes (created exclusively,
   # removed when done), so scripts and parallel tests never run `npm ci` in one directory at once.
-  local lock="$dir/.install.lock" waited=0
-  until (set -o noclobber; echo $$ > "$lock") 2>/dev/null; do
-    sleep 1; waited=$((waited + 1))
-    [ $waited -lt 600 ] || { log "timed out waiting for $lock"; return 1; }
-  done
-  if ! { [ -x "$bin" ] && cmp -s "$src/package-lock.json" "$stamp"; }; then
-    log "installing chopsticks into $dir"
-    rm -f "$stamp"
-    cp "$src/package.json" "$src/package-lock.json" "$dir/"
-    if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >&2); then
-      rm -f "$lock"; log "installing chopsticks failed"; return 1
+  # The install runs in a subshell whose EXIT trap removes the lock, also on failure or Ctrl-C;
+  # a lock older than ten minutes was left by a killed installer and is taken over (as the
+  # crate does).
+  local lock="$dir/.install.lock"
+  (
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    waited=0
+    until (set -o noclobber; echo $BASHPID > "$lock") 2>/dev/null; do
+      if [ -n "$(find "$lock" -mmin +10 2>/dev/null)" ]; then
+        log "removing the stale $lock"; rm -f "$lock"; continue
+      fi
+      sleep 1; waited=$((waited + 1))
+      [ $waited -lt 600 ] || { log "timed out waiting for $lock"; exit 1; }
+    done
+    trap 'rm -f "$lock"' EXIT
+    if ! { [ -x "$bin" ] && cmp -s "$src/package-lock.json" "$stamp"; }; then
+      log "installing chopsticks into $dir"
+      rm -f "$stamp"
+      cp "$src/package.json" "$src/package-lock.json" "$dir/" || exit 1
+      if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund >&2); then
+        log "installing chopsticks failed"; exit 1
+      fi
+      # The stamp last: an interrupted install leaves none, so the next run installs again.
+      cp "$src/package-lock.json" "$stamp" || exit 1
     fi
-    cp "$src/package-lock.json" "$stamp"
+  ) || return 1
+  echo "$bin"
+}
+
+# ensure_cargo_machete: the pinned cargo-machete (unused-dependency check) in
+# $AUDIOSUBNET_CACHE/cargo-tools, installed from crates.io only when missing; prints its path.
+CARGO_MACHETE_VERSION=0.9.2
+ensure_cargo_machete() {
+  local root="$AUDIOSUBNET_CACHE/cargo-tools"
+  local bin="$root/bin/cargo-machete"
+  if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "$CARGO_MACHETE_VERSION" ]; then
+    echo "$bin"; return 0
   fi
-  rm -f "$lock"
+  log "installing cargo-machete $CARGO_MACHETE_VERSION into $root"
+  # cargo install puts the binary in place only once it is built.
+  if ! cargo install --locked --quiet --force cargo-machete --version "=$CARGO_MACHETE_VERSION" \
+      --root "$root" >&2; then
+    log "installing cargo-machete failed"; return 1
+  fi
   echo "$bin"
 }
