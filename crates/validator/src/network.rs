@@ -4,7 +4,7 @@
 
 use crate::round::Target;
 use crate::state::ScoreState;
-use audiosubnet_chain::{ChainError, Metagraph, Subtensor};
+use audiosubnet_chain::{Chain, ChainError, Metagraph};
 use audiosubnet_dendrite::AxonTarget;
 use audiosubnet_wallet::{AccountId, Keypair};
 use futures::future::BoxFuture;
@@ -81,9 +81,10 @@ pub struct ChainConfig {
 /// A `set_weights` running in the background; yields the block it landed by.
 type WeightsTask = tokio::task::JoinHandle<Result<u64, ChainError>>;
 
-/// The validator on the subtensor chain.
+/// The validator on the subtensor chain (any [`Chain`]: the live client, or an in-memory one
+/// in tests).
 pub struct ChainNetwork {
-    client: Arc<Subtensor>,
+    client: Arc<dyn Chain>,
     hotkey: Arc<Keypair>,
     config: ChainConfig,
     metagraph: Option<(Metagraph, Instant)>,
@@ -92,7 +93,7 @@ pub struct ChainNetwork {
 
 impl ChainNetwork {
     /// A validator for `hotkey` on `config.netuid`.
-    pub fn new(client: Arc<Subtensor>, hotkey: Arc<Keypair>, config: ChainConfig) -> Self {
+    pub fn new(client: Arc<dyn Chain>, hotkey: Arc<Keypair>, config: ChainConfig) -> Self {
         Self {
             client,
             hotkey,
@@ -384,5 +385,122 @@ mod tests {
         assert_eq!(strict, expected);
         let allowed = queryable(&mg, &own, u64::MAX, true);
         assert_eq!(allowed.len(), internal.len() + public.len());
+    }
+
+    mod on_memory_chain {
+        use super::*;
+        use crate::state::MinerScore;
+        use audiosubnet_chain::memory::{MemoryChain, Sent, test_hyperparameters, test_neuron};
+
+        const NETUID: u16 = 2;
+
+        /// A subnet with the validator at uid 0 and two serving miners at uids 1 and 2.
+        fn setup() -> (Arc<MemoryChain>, ChainNetwork, Vec<String>) {
+            let hotkey = Arc::new(Keypair::from_uri("//validator-test").expect("key"));
+            let mut validator = test_neuron(0, hotkey.account_id().0);
+            validator.validator_permit = true;
+            let miners = [neuron(1, "127.0.0.2"), neuron(2, "127.0.0.3")];
+            let ss58 = miners
+                .iter()
+                .map(|n| AccountId::from(n.hotkey).to_ss58())
+                .collect();
+            let chain = Arc::new(MemoryChain::new());
+            let mut neurons = vec![validator];
+            neurons.extend(miners);
+            chain.add_subnet(NETUID, neurons, test_hyperparameters());
+            let net = ChainNetwork::new(
+                chain.clone(),
+                hotkey,
+                ChainConfig {
+                    netuid: NETUID,
+                    sync_interval: Duration::ZERO,
+                    vpermit_rao_limit: u64::MAX,
+                    version_key: 3,
+                    allow_private_ips: true,
+                },
+            );
+            (chain, net, ss58)
+        }
+
+        fn scored(miners: &[String], emas: &[f64]) -> ScoreState {
+            let mut state = ScoreState::default();
+            for (hotkey, ema) in miners.iter().zip(emas) {
+                let score = MinerScore {
+                    ema: *ema,
+                    ..MinerScore::default()
+                };
+                state.miners.insert(hotkey.clone(), score);
+            }
+            state
+        }
+
+        #[tokio::test]
+        async fn weights_not_due_send_nothing() {
+            let (chain, mut net, miners) = setup();
+            let mut state = scored(&miners, &[0.5, 1.0]);
+            // Set 3 blocks ago with tempo 10: not due.
+            chain.advance(3);
+            state.last_weights_block = Some(chain.block() - 3);
+            net.after_round(&mut state).await;
+            net.finish(&mut state).await;
+            assert!(chain.sent().is_empty(), "{:?}", chain.sent());
+        }
+
+        #[tokio::test]
+        async fn due_weights_go_processed_and_are_recorded() {
+            let (chain, mut net, miners) = setup();
+            let mut state = scored(&miners, &[0.5, 1.0]);
+            state.last_weights_block = Some(chain.block());
+            chain.advance(10);
+            net.after_round(&mut state).await;
+            net.finish(&mut state).await;
+            let sent = chain.sent();
+            let [
+                Sent::Weights {
+                    netuid, submission, ..
+                },
+            ] = sent.as_slice()
+            else {
+                panic!("expected one weights setting, got {sent:?}");
+            };
+            assert_eq!(*netuid, NETUID);
+            // The validator's own uid 0 has no score, so it gets no weight; the miners keep
+            // their 1:2 ratio, max-upscaled to u16.
+            assert_eq!(submission.uids, vec![1, 2]);
+            assert_eq!(submission.values, vec![32768, 65535]);
+            assert_eq!(submission.version_key, 3);
+            assert_eq!(state.last_weights_block, Some(chain.block()));
+
+            // No positive score: nothing is sent.
+            let mut zero = scored(&miners, &[0.0, 0.0]);
+            chain.advance(10);
+            net.after_round(&mut zero).await;
+            net.finish(&mut zero).await;
+            assert_eq!(chain.sent().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn the_roster_follows_the_metagraph() {
+            let (chain, mut net, _) = setup();
+            let roster = net.roster().await.expect("roster");
+            assert!(roster.holds_permit);
+            let uids: Vec<_> = roster.targets.iter().filter_map(|t| t.uid).collect();
+            assert_eq!(uids, vec![1, 2]);
+            assert_eq!(roster.registered.as_ref().map(Vec::len), Some(3));
+
+            // A new miner serves, and the validator loses its permit: the next sync sees both.
+            chain.update_neurons(NETUID, |ns| {
+                ns.push(neuron(3, "127.0.0.4"));
+                ns[0].validator_permit = false;
+            });
+            let roster = net.roster().await.expect("roster");
+            assert!(!roster.holds_permit);
+            let uids: Vec<_> = roster.targets.iter().filter_map(|t| t.uid).collect();
+            assert_eq!(uids, vec![1, 2, 3]);
+
+            // An unreachable chain is an error, not a panic or an empty roster.
+            chain.set_unreachable(true);
+            assert!(net.roster().await.is_err());
+        }
     }
 }
