@@ -5,7 +5,8 @@ use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_chain::ServeOutcome;
 use audiosubnet_miner::{
-    ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, build_axon, metagraph_sync_task, spawn_openai,
+    ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, Transports, build_axon_with,
+    metagraph_sync_task, spawn_openai,
 };
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
@@ -71,6 +72,10 @@ pub(crate) struct MinerArgs {
     /// Largest request body in bytes (413 above, refused before it is read).
     #[arg(long = "axon.max_body_bytes", default_value_t = 4 * 1024 * 1024)]
     axon_max_body_bytes: usize,
+    /// Wire protocols served on the axon port: `synapse` (SDK <= 10, POST /TextToSpeech) and
+    /// `btauth` (SDK 11 signed requests, POST /tts with binary audio).
+    #[arg(long = "axon.transports", default_value = "synapse,btauth")]
+    axon_transports: Transports,
     /// Synthesis worker threads, each with a resident engine.
     #[arg(long = "miner.workers", default_value_t = 1)]
     workers: usize,
@@ -272,7 +277,7 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
             );
             (policy, Some(tokio::spawn(task)))
         };
-        let axon = build_axon(hotkey, axon_config, pool, hooks);
+        let axon = build_axon_with(hotkey, axon_config, pool, hooks, args.axon_transports);
         let bind = SocketAddr::new(args.axon_ip, args.axon_port);
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -357,6 +362,17 @@ mod tests {
     fn parse(extra: &[&str]) -> Result<MinerArgs, clap::Error> {
         let argv = std::iter::once("miner").chain(extra.iter().copied());
         Cli::try_parse_from(argv).map(|c| c.miner)
+    }
+
+    #[test]
+    fn transports_default_to_both() {
+        assert_eq!(
+            parse(&[]).expect("defaults").axon_transports,
+            Transports::default()
+        );
+        let only = parse(&["--axon.transports", "btauth"]).expect("btauth only");
+        assert!(only.axon_transports.btauth && !only.axon_transports.synapse);
+        assert!(parse(&["--axon.transports", "http"]).is_err());
     }
 
     #[test]

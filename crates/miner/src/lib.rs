@@ -2,7 +2,9 @@
 //! `TextToSpeech`. This crate owns the request policy (who may ask, what a bad prompt gets) and
 //! the glue from synapse to engine; the chain side (registration, serving the axon on chain,
 //! metagraph-based blacklists) plugs in through [`AxonHooks`]. The same pool can also answer
-//! OpenAI-style `POST /v1/audio/speech` requests ([`openai`]).
+//! OpenAI-style `POST /v1/audio/speech` requests ([`openai`]). The axon speaks both transports
+//! ([`Transports`]): the SDK ≤ 10 Synapse (`POST /TextToSpeech`, audio as JSON floats) and the
+//! SDK 11 `btauth/1` `POST /tts` (audio as WAV or raw s16le).
 
 mod chain_policy;
 pub mod openai;
@@ -12,11 +14,15 @@ pub use chain_policy::{ChainPolicy, metagraph_sync_task};
 pub use openai::{ApiKey, OpenAiConfig, openai_router, serve_openai, spawn_openai};
 pub use stats::{REQUEST_SECONDS, REQUESTS_TOTAL, describe_metrics};
 
-use audiosubnet_axon::{Axon, AxonConfig, AxonHooks, Caller, ForwardError};
+use audiosubnet_axon::{
+    AudioEncoding, Axon, AxonConfig, AxonHooks, Caller, ForwardError, TtsAudio, TtsRequest,
+};
 use audiosubnet_protocol::TextToSpeech;
+use audiosubnet_protocol::tts_http::pcm16le;
 use audiosubnet_tts::{Speech, SynthesisPool, TtsError};
 use audiosubnet_wallet::Keypair;
 use std::collections::HashSet;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,19 +46,128 @@ impl AxonHooks for OfflinePolicy {
     }
 }
 
-/// Builds the axon for `hotkey` that answers `TextToSpeech` from `pool`.
+/// Which wire protocols the axon serves (`--axon.transports`); both by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transports {
+    /// The SDK ≤ 10 Synapse routes (`/TextToSpeech`, the `/Synapse` ping).
+    pub synapse: bool,
+    /// The SDK 11 `btauth/1` route (`POST /tts`).
+    pub btauth: bool,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports {
+            synapse: true,
+            btauth: true,
+        }
+    }
+}
+
+impl FromStr for Transports {
+    type Err = String;
+
+    /// A comma-separated list of `synapse` and `btauth`, at least one.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut t = Transports {
+            synapse: false,
+            btauth: false,
+        };
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "synapse" => t.synapse = true,
+                "btauth" => t.btauth = true,
+                other => return Err(format!("unknown transport `{other}` (synapse, btauth)")),
+            }
+        }
+        if !t.synapse && !t.btauth {
+            return Err("name at least one transport: synapse, btauth".into());
+        }
+        Ok(t)
+    }
+}
+
+/// Builds the axon for `hotkey` that answers `TextToSpeech` (Synapse) and `POST /tts`
+/// (`btauth/1`) from `pool`.
 pub fn build_axon(
     hotkey: Keypair,
     config: AxonConfig,
     pool: Arc<SynthesisPool>,
     hooks: Arc<dyn AxonHooks>,
 ) -> Axon {
-    Axon::builder(hotkey, config)
+    build_axon_with(hotkey, config, pool, hooks, Transports::default())
+}
+
+/// [`build_axon`] serving only the given transports. Both share the port, the hooks, the
+/// priority gate and the limits.
+pub fn build_axon_with(
+    hotkey: Keypair,
+    config: AxonConfig,
+    pool: Arc<SynthesisPool>,
+    hooks: Arc<dyn AxonHooks>,
+    transports: Transports,
+) -> Axon {
+    let mut builder = Axon::builder(hotkey, config)
         .hooks(hooks)
-        .attach(move |caller: Caller, request: TextToSpeech| {
+        .synapse(transports.synapse);
+    if transports.synapse {
+        let pool = pool.clone();
+        builder = builder.attach(move |caller: Caller, request: TextToSpeech| {
             synthesize(pool.clone(), caller, request)
-        })
-        .build()
+        });
+    }
+    if transports.btauth {
+        builder = builder.attach_tts(move |caller, request, encoding| {
+            synthesize_audio(pool.clone(), caller, request, encoding)
+        });
+    }
+    builder.build()
+}
+
+/// Answers one `POST /tts`: the same queue and engines as [`synthesize`], the audio resampled
+/// to the caller's preferred rate when it named one, encoded as 16-bit PCM (WAV through the
+/// tts crate's writer, or raw s16le). `voice` is ignored: each engine runs one voice.
+pub async fn synthesize_audio(
+    pool: Arc<SynthesisPool>,
+    caller: Caller,
+    request: TtsRequest,
+    encoding: AudioEncoding,
+) -> Result<TtsAudio, ForwardError> {
+    let metric = stats::RequestMetric::start("btauth");
+    let started = Instant::now();
+    let result = run_synthesis(&pool, request.text).await;
+    metric.finish(match &result {
+        Ok(_) => 200,
+        Err(e) => e.status(),
+    });
+    let mut speech = result.map_err(|e| match e {
+        SynthesisError::BadRequest(m) => ForwardError::BadRequest(m),
+        SynthesisError::Overloaded(m) => ForwardError::Overloaded(m),
+        SynthesisError::Internal(m) => ForwardError::Internal(m),
+    })?;
+    if let Some(rate) = request.sample_rate
+        && rate != speech.sample_rate
+    {
+        speech.samples = openai::resample(&speech.samples, speech.sample_rate, rate);
+        speech.sample_rate = rate;
+    }
+    tracing::debug!(
+        caller = %caller.hotkey_ss58,
+        seconds = speech.duration_secs(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "synthesized (btauth)"
+    );
+    let body = match encoding {
+        AudioEncoding::Wav => speech
+            .to_wav_bytes()
+            .map_err(|e| ForwardError::Internal(e.to_string()))?,
+        AudioEncoding::S16le => pcm16le(&speech.samples),
+    };
+    Ok(TtsAudio {
+        body: body.into(),
+        sample_rate: speech.sample_rate,
+        model: pool.engine_name().to_string(),
+    })
 }
 
 /// Answers one `TextToSpeech`: queue the prompt (503 at once when the queue is full), wait for

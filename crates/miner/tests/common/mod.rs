@@ -101,7 +101,7 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Re
     parse_reply(&raw)
 }
 
-fn parse_reply(raw: &[u8]) -> Reply {
+pub fn parse_reply(raw: &[u8]) -> Reply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
