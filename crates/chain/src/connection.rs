@@ -1,8 +1,8 @@
 //! The connection to a subtensor node and the retry around it: [`Subtensor`] owns one live subxt
 //! client (re-opened after a transport error or a runtime upgrade), runs every operation under a
-//! timeout, and backs off and retries operations that failed on the transport. Also the small
-//! low-level API other crates build on: [`Subtensor::read`]-style access for this crate, raw
-//! JSON-RPC ([`Subtensor::rpc`]) and metadata lookups ([`Subtensor::call_arity`]).
+//! timeout, and backs off and retries operations that failed on the transport. Also the `read`
+//! helper every read of this crate goes through, and part of the small low-level API other crates
+//! build on: raw JSON-RPC ([`Subtensor::rpc`]) and metadata lookups ([`Subtensor::call_arity`]).
 
 use std::future::Future;
 use std::sync::Arc;

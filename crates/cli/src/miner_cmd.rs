@@ -3,7 +3,6 @@
 use crate::args::{HubModelArgs, LoggingArgs, SubtensorArgs, WalletArgs};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
-use audiosubnet_chain::ServeOutcome;
 use audiosubnet_miner::{
     ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, Transports, build_axon_with,
     metagraph_sync_task, spawn_openai,
@@ -301,51 +300,38 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
     })
 }
 
-/// Checks registration, publishes the axon on chain, and reads the metagraph for the blacklist.
+/// Connects and joins the subnet ([`ChainPolicy::join`]: registration check, `serve_axon`, the
+/// metagraph for the blacklist).
 async fn join_chain(
     args: &MinerArgs,
     hotkey: &audiosubnet_wallet::Keypair,
     external_ip: IpAddr,
     external_port: u16,
 ) -> Result<(Arc<ChainPolicy>, Arc<audiosubnet_chain::Subtensor>)> {
-    let client = Arc::new(args.subtensor.connect().await?);
-    let netuid = args.netuid;
-    if client
-        .uid_of(netuid, hotkey.account_id().0)
-        .await?
-        .is_none()
-    {
-        bail!(
-            "hotkey {} is not registered on subnet {netuid}: run `audiosubnet register --netuid {netuid} \
-             --wallet.name {} --wallet.hotkey {}` first",
-            hotkey.ss58(),
-            args.wallet.name(),
-            args.wallet.hotkey_name()
-        );
-    }
     if external_ip.is_unspecified() {
         bail!(
             "set --axon.external_ip to the address validators should reach (the chain needs a concrete IP)"
         );
     }
-    let version = u32::try_from(audiosubnet_protocol::PROTOCOL_VERSION).unwrap_or(0);
-    match client
-        .serve_axon(hotkey, netuid, external_ip, external_port, version)
-        .await?
-    {
-        ServeOutcome::AlreadyCurrent => tracing::info!("axon already published on chain"),
-        ServeOutcome::Served => {
-            tracing::info!(%external_ip, external_port, "axon published on chain")
-        }
-    }
-    let metagraph = client.metagraph(netuid).await?;
-    let min_stake_rao = (args.min_stake.max(0.0) * 1e9) as u64;
-    let policy = Arc::new(ChainPolicy::new(
-        metagraph,
-        min_stake_rao,
+    let client = Arc::new(args.subtensor.connect().await?);
+    let policy = ChainPolicy::join(
+        client.as_ref(),
+        hotkey,
+        args.netuid,
+        SocketAddr::new(external_ip, external_port),
+        (args.min_stake.max(0.0) * 1e9) as u64,
         !args.allow_non_validators,
-    ));
-    Ok((policy, client))
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "joining subnet {} as --wallet.name {} --wallet.hotkey {}",
+            args.netuid,
+            args.wallet.name(),
+            args.wallet.hotkey_name()
+        )
+    })?;
+    Ok((Arc::new(policy), client))
 }
 
 #[cfg(test)]

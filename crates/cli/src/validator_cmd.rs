@@ -168,18 +168,20 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
             Box::new(FixedMiners(offline_targets))
         } else {
             let client = Arc::new(args.subtensor.connect().await?);
-            let own = hotkey.account_id().0;
-            if client.uid_of(args.netuid, own).await?.is_none() {
-                bail!(
-                    "hotkey {} is not registered on subnet {}: run `audiosubnet register --netuid {} \
-                     --wallet.name {} --wallet.hotkey {}` first",
-                    hotkey.ss58(),
-                    args.netuid,
+            audiosubnet_chain::ensure_registered(
+                client.as_ref(),
+                args.netuid,
+                hotkey.account_id().0,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "validating on subnet {} as --wallet.name {} --wallet.hotkey {}",
                     args.netuid,
                     args.wallet.name(),
                     args.wallet.hotkey_name()
-                );
-            }
+                )
+            })?;
             Box::new(ChainNetwork::new(
                 client,
                 hotkey.clone(),
