@@ -89,6 +89,12 @@ ensure_bittensor9_venv() {
   echo "$py"
 }
 
+# The 11.x SDK (no Axon/Dendrite; `bittensor.http_auth` signs btauth/1 requests), for the
+# btauth/1 interop tests (crates/axon/tests/python_btauth.rs). Needs bittensor-core, a binary wheel.
+ensure_bittensor11_venv() {
+  ensure_venv bt11 "bittensor==11.3.0"
+}
+
 # bittensor-drand alone (timelock interop tests of crates/timelock): 2.0.0 is what bittensor 10.5
 # uses (get_encrypted_commit_v2); the 1.x v1 formula is checked against the bt9 venv's copy.
 ensure_drand_venv() {
