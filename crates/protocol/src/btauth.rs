@@ -478,10 +478,10 @@ pub fn verify<'a>(
 /// Accepted `(hotkey, nonce)` pairs, each remembered for a retention period, with a hard size
 /// limit. Write it only after the signature verified, so unauthenticated traffic cannot fill it.
 ///
-/// When full, the entry closest to expiry is forgotten early and its nonce raises a floor:
-/// nonces at or below the highest one forgotten early are refused as replays, so an eviction
-/// never reopens a replay. (Entries are forgotten oldest first, and honest nonces are near now,
-/// far above such a floor.) Every operation is O(log n).
+/// When full, the entry closest to expiry is forgotten early and its nonce becomes a floor for
+/// its own hotkey (nonces at or below it are refused as replays), so an eviction never reopens
+/// a replay, and a hotkey that floods the store only raises its own floor. Floors last as long
+/// as entries and are bounded the same way. Every operation is O(log n).
 #[derive(Debug)]
 pub struct ReplayStore {
     retention: Duration,
@@ -489,8 +489,10 @@ pub struct ReplayStore {
     seen: HashMap<([u8; 32], i128), u64>,
     /// (expiry, sequence) → key: the next to expire first.
     order: BTreeMap<(Instant, u64), ([u8; 32], i128)>,
+    /// hotkey → (highest nonce forgotten early, its key in `floor_order`).
+    floors: HashMap<[u8; 32], (i128, (Instant, u64))>,
+    floor_order: BTreeMap<(Instant, u64), [u8; 32]>,
     sequence: u64,
-    floor: Option<i128>,
 }
 
 impl Default for ReplayStore {
@@ -508,8 +510,9 @@ impl ReplayStore {
             capacity: capacity.max(1),
             seen: HashMap::new(),
             order: BTreeMap::new(),
+            floors: HashMap::new(),
+            floor_order: BTreeMap::new(),
             sequence: 0,
-            floor: None,
         }
     }
 
@@ -523,8 +526,8 @@ impl ReplayStore {
         self.seen.is_empty()
     }
 
-    /// Records the pair, or [`AuthError::Replayed`] when it was seen (or may have been, below
-    /// the eviction floor).
+    /// Records the pair, or [`AuthError::Replayed`] when it was seen (or may have been: at or
+    /// below its hotkey's eviction floor).
     pub fn check_and_store(
         &mut self,
         hotkey: &AccountId,
@@ -535,31 +538,68 @@ impl ReplayStore {
             if expiry > now {
                 break;
             }
-            self.remove_first(seq, expiry, false);
+            if let Some(key) = self.order.remove(&(expiry, seq)) {
+                self.seen.remove(&key);
+            }
+        }
+        while let Some((&(expiry, seq), _)) = self.floor_order.first_key_value() {
+            if expiry > now {
+                break;
+            }
+            self.drop_first_floor(expiry, seq);
         }
         let key = (hotkey.0, nonce_ns);
-        if self.seen.contains_key(&key) || self.floor.is_some_and(|f| nonce_ns <= f) {
+        let below_floor = self.floors.get(&hotkey.0).is_some_and(|f| nonce_ns <= f.0);
+        if below_floor || self.seen.contains_key(&key) {
             return Err(AuthError::Replayed);
         }
         while self.seen.len() >= self.capacity {
             let Some((&(expiry, seq), _)) = self.order.first_key_value() else {
                 break;
             };
-            self.remove_first(seq, expiry, true);
+            if let Some(evicted) = self.order.remove(&(expiry, seq)) {
+                self.seen.remove(&evicted);
+                self.raise_floor(evicted, now);
+            }
         }
         self.sequence += 1;
-        let expiry = now + self.retention;
         self.seen.insert(key, self.sequence);
-        self.order.insert((expiry, self.sequence), key);
+        self.order
+            .insert((now + self.retention, self.sequence), key);
         Ok(())
     }
 
-    fn remove_first(&mut self, seq: u64, expiry: Instant, early: bool) {
-        if let Some(key) = self.order.remove(&(expiry, seq)) {
-            self.seen.remove(&key);
-            if early {
-                self.floor = Some(self.floor.map_or(key.1, |f| f.max(key.1)));
+    fn raise_floor(&mut self, (hotkey, nonce): ([u8; 32], i128), now: Instant) {
+        if let Some((floor, order_key)) = self.floors.remove(&hotkey) {
+            // Refresh: the higher floor, retained from now.
+            self.floor_order.remove(&order_key);
+            self.insert_floor(hotkey, floor.max(nonce), now);
+        } else {
+            while self.floors.len() >= self.capacity {
+                let Some((&(expiry, seq), _)) = self.floor_order.first_key_value() else {
+                    break;
+                };
+                self.drop_first_floor(expiry, seq);
             }
+            self.insert_floor(hotkey, nonce, now);
+        }
+    }
+
+    fn insert_floor(&mut self, hotkey: [u8; 32], floor: i128, now: Instant) {
+        self.sequence += 1;
+        let order_key = (now + self.retention, self.sequence);
+        self.floors.insert(hotkey, (floor, order_key));
+        self.floor_order.insert(order_key, hotkey);
+    }
+
+    fn drop_first_floor(&mut self, expiry: Instant, seq: u64) {
+        if let Some(hotkey) = self.floor_order.remove(&(expiry, seq))
+            && self
+                .floors
+                .get(&hotkey)
+                .is_some_and(|f| f.1 == (expiry, seq))
+        {
+            self.floors.remove(&hotkey);
         }
     }
 }
@@ -889,10 +929,18 @@ mod tests {
         assert_eq!(s.len(), 3);
         s.check_and_store(&a, 12, t1).unwrap();
         assert_eq!(s.len(), 3);
-        // Nonce 1 was forgotten early; the floor still refuses it.
+        // Nonce 1 was forgotten early; its hotkey's floor still refuses it.
         assert_eq!(s.check_and_store(&a, 1, t1), Err(AuthError::Replayed));
         assert_eq!(s.check_and_store(&a, 12, t1), Err(AuthError::Replayed));
         s.check_and_store(&a, 13, t1).unwrap();
         assert_eq!(s.len(), 3);
+        // Another hotkey is not held to that floor: a flooder only raises its own.
+        let b = Keypair::from_uri("//Bob").unwrap().account_id();
+        s.check_and_store(&b, 1, t1).unwrap();
+        assert_eq!(s.check_and_store(&b, 1, t1), Err(AuthError::Replayed));
+        // Floors expire with the retention.
+        let later = t1 + Duration::from_secs(61);
+        s.check_and_store(&a, 2, later).unwrap();
+        assert!(s.floors.len() <= 3 && s.len() <= 3);
     }
 }
