@@ -26,43 +26,18 @@ pub(crate) struct ScoreArgs {
     compact: bool,
 }
 
-/// Mono f32 samples and the sample rate of a WAV file.
-fn read_wav(path: &std::path::Path) -> Result<(Vec<f32>, u32)> {
-    let mut reader =
-        hound::WavReader::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .samples::<f32>()
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("decoding {}", path.display()))?,
-        hound::SampleFormat::Int => {
-            let scale = 2f64.powi(i32::from(spec.bits_per_sample.clamp(1, 32)) - 1);
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|v| (f64::from(v) / scale) as f32))
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("decoding {}", path.display()))?
-        }
-    };
-    let mono = interleaved
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
-        .collect();
-    Ok((mono, spec.sample_rate))
-}
-
 /// Runs `audiosubnet score`.
 pub(crate) fn run(args: ScoreArgs) -> Result<()> {
-    let (samples, file_rate) = read_wav(&args.file)?;
-    let rate = args.sample_rate.unwrap_or(file_rate);
+    // Any bit depth, integer or float; channels averaged (the one rule of audiosubnet_audio).
+    let wav = audiosubnet_audio::read_wav(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let rate = args.sample_rate.unwrap_or(wav.sample_rate);
     let cfg = ScorerConfig {
         whisper_device: parse_device(&args.device)?,
         ..ScorerConfig::default()
     };
     let mut models = ScoringModels::load(&cfg).context("loading the scoring models")?;
-    let value = match models.score(&args.text, &Samples::F32(samples), rate) {
+    let value = match models.score(&args.text, &Samples::F32(wav.samples), rate) {
         Ok(breakdown) => serde_json::to_value(&breakdown)?,
         // A rejected response is a result (reward 0), not a failure of the command.
         Err(ScoringError::Rejected(rejection)) => serde_json::json!({
@@ -79,42 +54,4 @@ pub(crate) fn run(args: ScoreArgs) -> Result<()> {
     };
     println!("{out}");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_int_and_float_wavs_as_mono() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: 22_050,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut w = hound::WavWriter::create(&path, spec).unwrap();
-        for (l, r) in [(16_384i16, 0i16), (-32_768, -32_768)] {
-            w.write_sample(l).unwrap();
-            w.write_sample(r).unwrap();
-        }
-        w.finalize().unwrap();
-        let (s, rate) = read_wav(&path).unwrap();
-        assert_eq!(rate, 22_050);
-        assert_eq!(s, vec![0.25, -1.0]);
-
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 16_000,
-            bits_per_sample: 32,
-            sample_format: hound::SampleFormat::Float,
-        };
-        let mut w = hound::WavWriter::create(&path, spec).unwrap();
-        w.write_sample(0.5f32).unwrap();
-        w.finalize().unwrap();
-        assert_eq!(read_wav(&path).unwrap(), (vec![0.5], 16_000));
-        assert!(read_wav(&dir.path().join("missing.wav")).is_err());
-    }
 }

@@ -486,12 +486,7 @@ fn encode(speech: &Speech, format: Format) -> Result<(&'static str, Vec<u8>), St
             .map_err(|e| e.to_string()),
         Format::Pcm => {
             let samples = resample(&speech.samples, speech.sample_rate, PCM_SAMPLE_RATE);
-            let mut out = Vec::with_capacity(samples.len() * 2);
-            for s in samples {
-                let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            Ok(("audio/pcm", out))
+            Ok(("audio/pcm", audiosubnet_audio::encode_pcm16le(&samples)))
         }
     }
 }

@@ -84,19 +84,11 @@ pub struct TtsError {
     pub error: String,
 }
 
-/// Encodes mono samples in [-1, 1] as s16le PCM (clamped, rounded).
+/// Encodes mono samples in [-1, 1] as s16le PCM with the workspace's one rule
+/// ([`audiosubnet_audio::f32_to_i16`]: NaN silent, clamped, × 32767, rounded), so a `/tts` reply
+/// has the same samples as the WAV of the same speech.
 pub fn pcm16le(samples: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(samples.len() * 2);
-    for &s in samples {
-        let s = if s.is_finite() {
-            s.clamp(-1.0, 1.0)
-        } else {
-            0.0
-        };
-        let v = (s * 32767.0).round() as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    audiosubnet_audio::encode_pcm16le(samples)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{EngineOptions, Speech, SpeechEngine, TtsError, synthesize_sentences, wav};
+use crate::{EngineOptions, Speech, SpeechEngine, TtsError, synthesize_sentences};
 
 /// A subprocess that runs longer than this is killed (a hung synthesiser must not pin a worker).
 const SUBPROCESS_TIMEOUT: Duration = Duration::from_secs(120);
@@ -407,7 +407,14 @@ fn read_wav(engine: &str, path: &Path, stderr: &str) -> Result<Speech, TtsError>
             tail(stderr)
         ),
     })?;
-    wav::decode(engine, &bytes)
+    let wav = audiosubnet_audio::decode_wav(&bytes).map_err(|e| TtsError::BadAudio {
+        engine: engine.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(Speech {
+        samples: wav.samples,
+        sample_rate: wav.sample_rate,
+    })
 }
 
 fn tail(s: &str) -> String {

@@ -34,7 +34,7 @@ impl SpeechEngine for EspeakEngine {
     fn synthesize(&mut self, text: &str) -> Result<Speech, TtsError> {
         synthesize_sentences("espeak", text, self.sample_rate, &self.opts, |sentence| {
             let pcm = espeak_ffi::synthesize(sentence, "en-us")?;
-            Ok(pcm.into_iter().map(|s| f32::from(s) / 32768.0).collect())
+            Ok(pcm.into_iter().map(audiosubnet_audio::i16_to_f32).collect())
         })
     }
 }

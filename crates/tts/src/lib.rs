@@ -18,7 +18,6 @@ mod piper;
 mod pool;
 mod speecht5;
 pub mod text;
-mod wav;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,9 +61,14 @@ impl Speech {
         (sum / self.samples.len() as f64).sqrt() as f32
     }
 
-    /// The audio as a 16-bit PCM mono WAV file.
+    /// The audio as a 16-bit PCM mono WAV file (the conversion rule of [`audiosubnet_audio`]).
     pub fn to_wav_bytes(&self) -> Result<Vec<u8>, TtsError> {
-        wav::encode_pcm16(self)
+        audiosubnet_audio::encode_wav16(&self.samples, self.sample_rate).map_err(|e| {
+            TtsError::BadAudio {
+                engine: "wav".to_owned(),
+                reason: e.to_string(),
+            }
+        })
     }
 
     /// Writes a 16-bit PCM mono WAV file.

@@ -76,6 +76,7 @@ fn sanitize(s: &str) -> String {
 }
 
 /// 16-bit PCM WAV of audio that is finite and at an ordinary rate; anything else is skipped.
+/// Written whole (temporary file and rename) with the workspace's one conversion rule.
 fn write_wav(path: &Path, samples: &[f32], rate: u32) -> std::io::Result<()> {
     if samples.is_empty()
         || !(4_000..=192_000).contains(&rate)
@@ -86,20 +87,8 @@ fn write_wav(path: &Path, samples: &[f32], rate: u32) -> std::io::Result<()> {
     // Integer PCM sent as numbers (the original miners' int32) is scaled to fit.
     let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
     let scale = if peak > 1.5 { 1.0 / peak } else { 1.0 };
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let tmp = path.with_extension("wav.tmp");
-    let mut w = hound::WavWriter::create(&tmp, spec).map_err(std::io::Error::other)?;
-    for s in samples {
-        let v = (s * scale).clamp(-1.0, 1.0) * f32::from(i16::MAX);
-        w.write_sample(v as i16).map_err(std::io::Error::other)?;
-    }
-    w.finalize().map_err(std::io::Error::other)?;
-    std::fs::rename(&tmp, path)
+    let scaled: Vec<f32> = samples.iter().map(|s| s * scale).collect();
+    audiosubnet_audio::write_wav16(path, &scaled, rate).map_err(std::io::Error::other)
 }
 
 fn esc(s: &str) -> String {
