@@ -11,11 +11,13 @@
 //!   exactly -1.0 and 32767 is 0.99997; 8-, 16-, 24- and 32-bit WAV samples all read into [-1, 1).
 //!
 //! The two directions are deliberately not inverses. Writing with 32767 and rounding is what the
-//! miner's WAV and OpenAI `pcm` replies and the SDK-11 `/tts` encoder already produced, so every
-//! byte a miner sent before this crate existed is sent again unchanged (the validator's report
-//! used to truncate instead; it now rounds like the rest). Reading with 2^(bits − 1) is the
-//! convention of soundfile, torchaudio and hound, which the validator's tests and the scoring of
-//! reference WAVs rely on. A write-then-read round trip is off by at most 1/32767 + 1/65536.
+//! miner's WAV and OpenAI `pcm` replies and the SDK-11 `/tts` encoder already produced, so for
+//! finite samples every byte a miner sent before this crate existed is sent again unchanged (the
+//! validator's report used to truncate instead and now rounds like the rest; the `/tts` encoder
+//! used to send ±∞ as silence and now clips it like the WAV writer always did). Reading with
+//! 2^(bits − 1) is what the engines' WAV reader, espeak-ng's samples and `audiosubnet score`
+//! already did (and soundfile and torchaudio do). A write-then-read round trip is off by at most
+//! 1.5/32768.
 //!
 //! # Example
 //!

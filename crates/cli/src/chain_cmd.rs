@@ -6,6 +6,7 @@ use audiosubnet_wallet::{AccountId, Keypair};
 use serde_json::json;
 
 use crate::args::{SubtensorArgs, WalletArgs};
+use crate::runtime;
 
 /// `audiosubnet metagraph --netuid N`.
 #[derive(Debug, Clone, clap::Args)]
@@ -268,15 +269,6 @@ pub(crate) fn run_register(args: RegisterArgs) -> Result<()> {
         .load_coldkey(args.wallet.password())
         .with_context(|| format!("unlocking the coldkey of wallet {}", args.wallet.name()))?;
     runtime()?.block_on(register(&args, &coldkey, hotkey))
-}
-
-/// The chain client is async; these commands are short, so a runtime per command is fine.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 async fn register(args: &RegisterArgs, coldkey: &Keypair, hotkey: AccountId) -> Result<()> {

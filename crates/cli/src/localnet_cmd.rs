@@ -52,7 +52,7 @@ pub(crate) struct UpArgs {
 
 /// Runs the subcommand.
 pub(crate) fn run(args: LocalnetArgs) -> Result<()> {
-    crate::chain_cmd::runtime()?.block_on(execute(&args))
+    crate::runtime()?.block_on(execute(&args))
 }
 
 async fn execute(args: &LocalnetArgs) -> Result<()> {

@@ -51,6 +51,17 @@ fn with_default_logging(run: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Res
     run()
 }
 
+/// A small async runtime for the short chain commands (`metagraph`, `register`, `localnet`),
+/// whose clients are async; one per command is fine.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
