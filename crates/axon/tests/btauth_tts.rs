@@ -421,3 +421,42 @@ async fn a_full_queue_is_503_with_retry_after() {
     assert_eq!(resp.headers()["retry-after"], "1");
     assert_eq!(first.await.expect("task"), 200);
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_is_408_over_a_real_socket() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = AxonConfig {
+        connections: audiosubnet_axon::ConnectionLimits {
+            body_timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let axon = axon_with(config, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(axon.serve(listener, std::future::pending()));
+    // Correct headers for a 100-byte body, of which 10 bytes ever arrive.
+    let body = vec![b' '; 100];
+    let req = Req::signed(&body, "/tts", Some(BOB), None);
+    let mut head = String::from("POST /tts HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n");
+    for (k, v) in &req.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(&body[..10]).await.expect("some body");
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut reply),
+    )
+    .await;
+    assert!(read.is_ok(), "the axon closes the connection");
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("did not arrive in time"), "{text}");
+}
