@@ -85,18 +85,11 @@ fn synthesise(dir: &Path) -> Result<(), String> {
 }
 
 fn read_wav(path: &Path) -> Result<(Vec<f32>, u32), String> {
-    let mut r = hound::WavReader::open(path).map_err(|e| e.to_string())?;
-    let spec = r.spec();
-    if spec.channels != 1 || spec.sample_format != hound::SampleFormat::Int {
-        return Err(format!("{}: expected mono PCM", path.display()));
+    let wav = audiosubnet_audio::read_wav(path).map_err(|e| e.to_string())?;
+    if wav.channels != 1 {
+        return Err(format!("{}: expected mono audio", path.display()));
     }
-    let scale = (1u32 << (spec.bits_per_sample - 1)) as f32;
-    let samples = r
-        .samples::<i32>()
-        .map(|s| s.map(|v| v as f32 / scale))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    Ok((samples, spec.sample_rate))
+    Ok((wav.samples, wav.sample_rate))
 }
 
 /// VmRSS and VmHWM of this process, MB.

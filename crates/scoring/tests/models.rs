@@ -34,19 +34,11 @@ fn models() -> MutexGuard<'static, ScoringModels> {
 }
 
 fn read_wav(path: &Path) -> Speech {
-    let mut r = hound::WavReader::open(path).expect("readable WAV");
-    let spec = r.spec();
-    assert_eq!(spec.channels, 1);
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Int => r
-            .samples::<i32>()
-            .map(|s| s.expect("WAV sample") as f32 / (1u32 << (spec.bits_per_sample - 1)) as f32)
-            .collect(),
-        hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.expect("WAV sample")).collect(),
-    };
+    let wav = audiosubnet_audio::read_wav(path).expect("readable WAV");
+    assert_eq!(wav.channels, 1);
     Speech {
-        samples,
-        sample_rate: spec.sample_rate,
+        samples: wav.samples,
+        sample_rate: wav.sample_rate,
     }
 }
 
