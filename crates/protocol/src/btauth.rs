@@ -943,4 +943,45 @@ mod tests {
         s.check_and_store(&a, 2, later).unwrap();
         assert!(s.floors.len() <= 3 && s.len() <= 3);
     }
+
+    #[test]
+    fn a_full_store_evicts_in_log_time() {
+        let t = Instant::now();
+        let keys: Vec<AccountId> = (0..64u8).map(|i| AccountId([i; 32])).collect();
+        let mut s = ReplayStore::new(Duration::from_secs(60), 10_000);
+        let started = std::time::Instant::now();
+        for n in 0..100_000i128 {
+            let key = &keys[(n % 64) as usize];
+            s.check_and_store(key, 1_000_000 + n, t).unwrap();
+        }
+        assert_eq!(s.len(), 10_000);
+        assert!(s.floors.len() <= 64);
+        // Debug build, shared CPU: a quadratic store would take minutes.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_headers_never_panic(
+            values in proptest::collection::vec("[ -~]{0,300}", 6),
+            nonce in proptest::prelude::any::<i64>(),
+        ) {
+            let names = [HEADER_VERSION, HEADER_HOTKEY, HEADER_RECEIVER, HEADER_NONCE,
+                HEADER_CRYPTO, HEADER_SIGNATURE];
+            let mut pairs: Vec<(&str, &str)> =
+                names.iter().copied().zip(values.iter().map(String::as_str)).collect();
+            let n = nonce.to_string();
+            pairs.push(("x-other", &n));
+            let cfg = VerifyConfig { require_receiver: false, ..VerifyConfig::default() };
+            let mut store = ReplayStore::default();
+            let bob = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+            let r = verify(pairs, b"", "POST", "/tts", bob, &cfg, &mut store, NOW, Instant::now());
+            proptest::prop_assert!(r.is_err());
+            proptest::prop_assert!(store.is_empty());
+        }
+    }
 }
