@@ -50,9 +50,11 @@ impl Call {
 
     /// `burned_register(netuid, hotkey)`, signed by the coldkey that pays the burn.
     pub fn burned_register(netuid: u16, hotkey: [u8; 32]) -> Self {
+        // Fields in the order of the shape table (the same on every runtime we know).
+        let shape = crate::shapes::BURNED_REGISTER;
         Call::new(
-            SUBTENSOR,
-            "burned_register",
+            shape.pallet,
+            shape.name,
             vec![Value::u128(netuid.into()), account_value(hotkey)],
         )
     }

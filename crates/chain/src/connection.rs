@@ -61,6 +61,9 @@ pub(crate) struct Conn {
     /// The runtime version the client is pinned to, and when it was last confirmed.
     runtime: RuntimeVersion,
     checked: Instant,
+    /// The runtime's shapes, read from metadata on first use (a new connection after an upgrade
+    /// reads them again).
+    pub(crate) shapes: Arc<tokio::sync::OnceCell<Arc<crate::detect::RuntimeShapes>>>,
 }
 
 /// How often a connection confirms that the runtime has not been upgraded. Between checks the
@@ -179,6 +182,7 @@ impl Subtensor {
                 rpc,
                 runtime,
                 checked: Instant::now(),
+                shapes: Arc::default(),
             })
         };
         timed("connect", self.retry.request_timeout, fut)

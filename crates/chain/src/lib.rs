@@ -12,6 +12,8 @@
 //! - `reads`: storage and runtime-API reads;
 //! - `tx`: signing, submission, inclusion, dispatch errors; `serve_axon`, `burned_register`;
 //! - `set_weights`: `set_weights` and timelocked commits;
+//! - `shapes`: every call, storage item and runtime API the client uses, as tables, and which
+//!   weights API a runtime has; `detect`: those read from the live metadata once per connection;
 //! - `error`, `rejection`, `classify`: typed errors and how subxt's errors map onto them.
 //!
 //! The connection reconnects by itself: operations that fail on the transport drop the socket,
@@ -23,6 +25,7 @@ mod call;
 mod chain;
 mod classify;
 mod connection;
+mod detect;
 mod error;
 pub mod ip;
 pub mod memory;
@@ -30,6 +33,7 @@ mod network;
 mod reads;
 mod rejection;
 mod set_weights;
+pub mod shapes;
 mod signer;
 mod tx;
 mod types;
@@ -38,6 +42,7 @@ pub mod weights;
 pub use call::{Call, SUBTENSOR, account_value};
 pub use chain::{Chain, ChainFuture, ensure_registered};
 pub use connection::{RetryPolicy, Subtensor};
+pub use detect::RuntimeShapes;
 pub use error::{ChainError, dispatch_hint};
 pub use network::{FINNEY_ENDPOINT, LOCAL_ENDPOINT, TEST_ENDPOINT, resolve_endpoint};
 pub use rejection::{InvalidReason, Rejection, SubtensorCustom, UnknownReason};

@@ -9,6 +9,7 @@ use crate::call::SUBTENSOR;
 use crate::classify::{classify, decode_error};
 use crate::connection::Subtensor;
 use crate::error::ChainError;
+use crate::shapes::{MAIN_MECHANISM, mechanism_storage_index};
 use crate::types::{AxonInfo, Hyperparameters, Metagraph, Neuron, RawNeuronLite};
 
 impl Subtensor {
@@ -113,13 +114,15 @@ impl Subtensor {
         .await
     }
 
-    /// The weights a uid has set on a subnet (storage `Weights`), as `(uid, u16 value)` pairs.
+    /// The weights a uid has set on a subnet's mechanism 0 (storage `Weights`, keyed by the
+    /// mechanism storage index), as `(uid, u16 value)` pairs.
     pub async fn weights_of(&self, netuid: u16, uid: u16) -> Result<Vec<(u16, u16)>, ChainError> {
+        let index = mechanism_storage_index(netuid, MAIN_MECHANISM)?;
         self.read("Weights", |at| async move {
             let addr = dynamic::storage::<(u16, u16), Vec<(u16, u16)>>(SUBTENSOR, "Weights");
             let v = at
                 .storage()
-                .fetch(addr, (netuid, uid))
+                .fetch(addr, (index, uid))
                 .await
                 .map_err(|e| classify("Weights", &e))?;
             v.decode().map_err(|e| decode_error("Weights", e))

@@ -1,16 +1,18 @@
-//! Weights on chain: `set_weights`, and the drand-timelocked commit the chain reveals by itself
-//! when the subnet has commit-reveal on (`commit_timelocked_weights` / `commit_crv3_weights`,
-//! whichever the runtime has), plus the reads they need (commit inputs, pending commits) and the
+//! Weights on chain for mechanism 0: `set_mechanism_weights` / `set_weights`, and the
+//! drand-timelocked commit the chain reveals by itself when the subnet has commit-reveal on
+//! (`commit_timelocked_mechanism_weights`, `commit_timelocked_weights` or `commit_crv3_weights`,
+//! whichever the runtime's metadata has; see [`crate::shapes`]), plus the reads they need (commit inputs, pending commits) and the
 //! rate-limit hint ("wait N blocks") added to a too-fast refusal.
 
 use subxt::dynamic::{self, Value};
 use subxt::utils::AccountId32;
 use tracing::info;
 
-use crate::call::{Call, SUBTENSOR};
+use crate::call::SUBTENSOR;
 use crate::classify::{classify, decode_error};
 use crate::connection::Subtensor;
 use crate::error::ChainError;
+use crate::shapes::{CommitApi, MAIN_MECHANISM, WeightsApi, call_of, mechanism_storage_index};
 use crate::signer::ChainSigner;
 use crate::types::Hyperparameters;
 use crate::weights::normalize_for_emit;
@@ -38,10 +40,8 @@ const DEFAULT_COMMIT_REVEAL_VERSION: u16 = 4;
 
 /// What [`Subtensor::commit_timelocked_weights`] reads from the runtime.
 struct CommitInputs {
-    /// `commit_timelocked_weights` or `commit_crv3_weights`.
-    call: &'static str,
-    /// Whether the payload carries the hotkey (runtimes with `commit_timelocked_weights`).
-    with_hotkey: bool,
+    /// The commit call the runtime has (its metadata decides).
+    api: CommitApi,
     epochs: audiosubnet_timelock::EpochModel,
     reveal_period_epochs: u64,
     /// The version argument of `commit_timelocked_weights`; `None` for `commit_crv3_weights`.
@@ -60,8 +60,10 @@ fn normalize_nonzero(uids: &[u16], weights: &[f32]) -> Result<(Vec<u16>, Vec<u16
 }
 
 impl Subtensor {
-    /// `set_weights`, signed by the hotkey. `weights` are raw scores: they are normalized the way
-    /// the SDK does (max-upscale to u16, round half to even, zeros dropped). The version key sent
+    /// Sets weights for mechanism 0, signed by the hotkey: `set_mechanism_weights(netuid, 0, ..)`
+    /// where the runtime's metadata has it (mainnet), else `set_weights` ([`WeightsApi`]).
+    /// `weights` are raw scores: they are normalized the way the SDK does (max-upscale to u16,
+    /// round half to even, zeros dropped). The version key sent
     /// is `max(version_key, on-chain WeightsVersionKey)`.
     ///
     /// Callers that want the subnet's min-allowed / max-limit policy applied first pass the
@@ -82,21 +84,26 @@ impl Subtensor {
                 .await;
         }
         let version_key = version_key.max(hp.weights_version_key);
-        info!(netuid, n = uids.len(), version_key, "set_weights");
-        let fields = vec![
+        let shapes = self.runtime_shapes().await?;
+        let shape = shapes.weights.call();
+        info!(
+            netuid,
+            n = uids.len(),
+            version_key,
+            call = shape.name,
+            "set weights"
+        );
+        let mut fields = vec![
             Value::u128(netuid.into()),
             Value::unnamed_composite(uids.iter().map(|u| Value::u128((*u).into()))),
             Value::unnamed_composite(values.iter().map(|v| Value::u128((*v).into()))),
             Value::u128(version_key.into()),
         ];
-        match self
-            .submit(
-                "set_weights",
-                hotkey,
-                Call::new(SUBTENSOR, "set_weights", fields),
-            )
-            .await
-        {
+        if shapes.weights == WeightsApi::Mechanism {
+            fields.insert(1, Value::u128(MAIN_MECHANISM.into()));
+        }
+        let call = call_of(shape, shapes.params(shape)?, fields)?;
+        match self.submit(shape.name, hotkey, call).await {
             Ok(_) => Ok(WeightsSubmission {
                 uids,
                 values,
@@ -138,10 +145,12 @@ impl Subtensor {
     /// when `CommitRevealWeightsEnabled` is on; [`Subtensor::set_weights`] comes here by itself
     /// then). Signed by the hotkey.
     ///
-    /// The call and payload follow the runtime: `commit_timelocked_weights(netuid, commit,
-    /// reveal_round, CommitRevealWeightsVersion)` with the hotkey in the payload where the
-    /// runtime has it, else `commit_crv3_weights(netuid, commit, reveal_round)` with the older
-    /// payload. The reveal round uses the stateful epoch schedule (`SubnetEpochIndex`, ...) where
+    /// The call and payload follow the runtime's metadata ([`CommitApi`]):
+    /// `commit_timelocked_mechanism_weights(netuid, 0, commit, reveal_round,
+    /// CommitRevealWeightsVersion)` on mechanism runtimes (mainnet), else
+    /// `commit_timelocked_weights(netuid, commit, reveal_round, CommitRevealWeightsVersion)`, both
+    /// with the hotkey in the payload, else `commit_crv3_weights(netuid, commit, reveal_round)`
+    /// with the older payload. The reveal round uses the stateful epoch schedule (`SubnetEpochIndex`, ...) where
     /// the runtime stores it (bittensor-drand 2.x), else block-modulo epochs (1.x).
     pub async fn commit_timelocked_weights(
         &self,
@@ -169,7 +178,7 @@ impl Subtensor {
         let version_key = version_key.max(hp.weights_version_key);
         let inputs = self.commit_inputs(netuid).await?;
         let commit = audiosubnet_timelock::WeightsCommit {
-            hotkey: inputs.with_hotkey.then(|| hotkey.public_key()),
+            hotkey: inputs.api.versioned().then(|| hotkey.public_key()),
             uids: uids.clone(),
             values: values.clone(),
             version_key,
@@ -185,25 +194,24 @@ impl Subtensor {
             Value::from_bytes(&ciphertext),
             Value::u128(reveal_round.into()),
         ];
+        if inputs.api == CommitApi::TimelockedMechanism {
+            fields.insert(1, Value::u128(MAIN_MECHANISM.into()));
+        }
         if let Some(v) = inputs.commit_reveal_version {
             fields.push(Value::u128(v.into()));
         }
+        let shape = inputs.api.call();
         info!(
             netuid,
             n = uids.len(),
             version_key,
             reveal_round,
-            call = inputs.call,
+            call = shape.name,
             "commit timelocked weights"
         );
-        match self
-            .submit(
-                inputs.call,
-                hotkey,
-                Call::new(SUBTENSOR, inputs.call, fields),
-            )
-            .await
-        {
+        let shapes = self.runtime_shapes().await?;
+        let call = call_of(shape, shapes.params(shape)?, fields)?;
+        match self.submit(shape.name, hotkey, call).await {
             Ok(_) => Ok(WeightsSubmission {
                 uids,
                 values,
@@ -217,27 +225,19 @@ impl Subtensor {
     /// What a timelocked commit needs from the runtime, read at one block: the call, the payload
     /// shape, the epoch schedule and the reveal period.
     async fn commit_inputs(&self, netuid: u16) -> Result<CommitInputs, ChainError> {
+        let api = self.runtime_shapes().await?.commit.ok_or_else(|| {
+            ChainError::Metadata("the runtime has no timelocked weights commit call".into())
+        })?;
         self.read("commit inputs", |at| async move {
             let md = at.metadata();
             let pallet = md
                 .pallet_by_name(SUBTENSOR)
                 .ok_or_else(|| ChainError::Metadata("the runtime has no SubtensorModule".into()))?;
-            let has_call = |name: &str| pallet.call_variant_by_name(name).is_some();
             let has_storage = |name: &str| {
                 pallet
                     .storage()
                     .and_then(|s| s.entry_by_name(name))
                     .is_some()
-            };
-            let (call, with_hotkey) = if has_call("commit_timelocked_weights") {
-                ("commit_timelocked_weights", true)
-            } else if has_call("commit_crv3_weights") {
-                ("commit_crv3_weights", false)
-            } else {
-                return Err(ChainError::Metadata(
-                    "the runtime has neither commit_timelocked_weights nor commit_crv3_weights"
-                        .into(),
-                ));
             };
             let stateful = ["SubnetEpochIndex", "LastEpochBlock", "PendingEpochAt"]
                 .iter()
@@ -290,7 +290,7 @@ impl Subtensor {
             } else {
                 1
             };
-            let commit_reveal_version = if !with_hotkey {
+            let commit_reveal_version = if !api.versioned() {
                 None
             } else if has_version {
                 let addr = dynamic::storage::<(), u16>(SUBTENSOR, "CommitRevealWeightsVersion");
@@ -306,8 +306,7 @@ impl Subtensor {
                 Some(DEFAULT_COMMIT_REVEAL_VERSION)
             };
             Ok(CommitInputs {
-                call,
-                with_hotkey,
+                api,
                 epochs,
                 reveal_period_epochs,
                 commit_reveal_version,
@@ -327,6 +326,7 @@ impl Subtensor {
         type WithBlock = Vec<(AccountId32, u64, Vec<u8>, u64)>;
         /// `(who, commit, reveal_round)`.
         type WithoutBlock = Vec<(AccountId32, Vec<u8>, u64)>;
+        let index = mechanism_storage_index(netuid, MAIN_MECHANISM)?;
         self.read("weight commits", |at| async move {
             let md = at.metadata();
             let entries: Vec<&'static str> = [
@@ -348,7 +348,7 @@ impl Subtensor {
                 let addr = dynamic::storage::<(u16, u64), Value>(SUBTENSOR, entry);
                 let mut iter = at
                     .storage()
-                    .iter(addr, (netuid,))
+                    .iter(addr, (index,))
                     .await
                     .map_err(|e| classify(entry, &e))?;
                 while let Some(kv) = iter.next().await {
@@ -396,7 +396,9 @@ impl Subtensor {
     async fn rate_limit_hint(&self, netuid: u16, hotkey: [u8; 32], limit: u64) -> String {
         let last = async {
             let uid = self.uid_of(netuid, hotkey).await?;
-            let last_update: Vec<u64> = self.netuid_storage("LastUpdate", netuid).await?;
+            // Keyed by the mechanism storage index on mechanism runtimes (= netuid for mechanism 0).
+            let index = mechanism_storage_index(netuid, MAIN_MECHANISM)?;
+            let last_update: Vec<u64> = self.netuid_storage("LastUpdate", index).await?;
             let now = self.current_block().await?;
             Ok::<_, ChainError>((
                 uid.and_then(|u| last_update.get(usize::from(u)).copied()),

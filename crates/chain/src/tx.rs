@@ -14,12 +14,13 @@ use subxt::utils::AccountId32;
 use tracing::{debug, info, warn};
 
 use crate::SubtensorConfig;
-use crate::call::{Call, SUBTENSOR};
+use crate::call::{Call, account_value};
 use crate::classify::{classify, decode_error};
 use crate::connection::{Conn, Subtensor, timed};
 use crate::error::ChainError;
 use crate::ip::{ip_to_int, validate_axon_endpoint};
 use crate::rejection::Rejection;
+use crate::shapes::{BURNED_REGISTER, SERVE_AXON, call_of};
 use crate::signer::{ChainSigner, SubxtSigner};
 
 /// What a finished extrinsic reports.
@@ -188,12 +189,13 @@ impl Subtensor {
         hotkey: [u8; 32],
     ) -> Result<TxOutcome, ChainError> {
         info!(netuid, "burned_register");
-        self.submit(
-            "burned_register",
-            coldkey,
-            Call::burned_register(netuid, hotkey),
-        )
-        .await
+        let shapes = self.runtime_shapes().await?;
+        let call = call_of(
+            &BURNED_REGISTER,
+            shapes.params(&BURNED_REGISTER)?,
+            vec![Value::u128(netuid.into()), account_value(hotkey)],
+        )?;
+        self.submit("burned_register", coldkey, call).await
     }
 
     /// `serve_axon`, signed by the hotkey; skipped when the chain already has this endpoint.
@@ -229,11 +231,12 @@ impl Subtensor {
             0,
             0,
         ];
-        let call = Call::new(
-            SUBTENSOR,
-            "serve_axon",
+        let shapes = self.runtime_shapes().await?;
+        let call = call_of(
+            &SERVE_AXON,
+            shapes.params(&SERVE_AXON)?,
             fields.into_iter().map(Value::u128).collect(),
-        );
+        )?;
         self.submit("serve_axon", hotkey, call).await?;
         Ok(ServeOutcome::Served)
     }
