@@ -82,7 +82,8 @@ pub(crate) struct MinerArgs {
     /// instead of letting the caller time out.
     #[arg(long = "miner.queue", default_value_t = 8)]
     queue: usize,
-    /// Longest prompt accepted, in characters.
+    /// Longest prompt accepted, in characters, both as typed and as spoken (after numbers,
+    /// symbols and other scripts are spelled out: "½" is 8 spoken characters).
     #[arg(long = "miner.max_chars", default_value_t = 1000)]
     max_chars: usize,
     /// ONNX Runtime threads per Piper worker (0: one per core). With several workers, or on a
