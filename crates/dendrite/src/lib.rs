@@ -21,13 +21,17 @@
 //! # Ok(()) }
 //! ```
 
+mod btauth_client;
 pub mod reply;
 mod target;
+pub mod transport;
 
+pub use btauth_client::{MAX_BTAUTH_REPLY_BYTES, Spoken};
 pub use reply::{
     AxonStatus, MAX_MINER_TEXT_BYTES, MAX_TTS_REPLY_BYTES, Reply, TtsReply, bounded_text,
 };
 pub use target::{AxonTarget, TargetParseError};
+pub use transport::{Transport, TransportCache, TransportMode};
 
 use audiosubnet_protocol::{
     PROTOCOL_VERSION, RequestBody, Synapse, SynapseHeaders, TerminalInfo, format_signature,
@@ -82,6 +86,8 @@ pub struct SynapseResponse<S> {
     pub process_time: Option<f64>,
     /// Wall time of the call as seen by the client.
     pub elapsed: Duration,
+    /// Bytes of the reply body read (0 when none was).
+    pub body_bytes: usize,
 }
 
 impl<S> SynapseResponse<S> {
@@ -99,6 +105,8 @@ pub struct Dendrite {
     config: DendriteConfig,
     client: Client<HttpConnector, Full<Bytes>>,
     last_nonce: AtomicI64,
+    /// Per-hotkey transport detection ([`TransportMode::Auto`]).
+    transports: std::sync::Mutex<TransportCache>,
 }
 
 impl Dendrite {
@@ -122,6 +130,7 @@ impl Dendrite {
             config,
             client,
             last_nonce: AtomicI64::new(0),
+            transports: std::sync::Mutex::new(TransportCache::default()),
         }
     }
 
@@ -219,6 +228,7 @@ impl Dendrite {
             status_message: bounded_text(&outcome.status_message),
             process_time: outcome.process_time,
             elapsed: started.elapsed(),
+            body_bytes: outcome.body_bytes,
         }
     }
 
@@ -327,6 +337,7 @@ impl Dendrite {
                 return Outcome::failed(422, format!("Response body could not be read: {e}"));
             }
         };
+        let body_bytes = body.len();
         let (mut reply, body) = match parse_reply::<R>(body, limit).await {
             Ok(parsed) => parsed,
             Err(e) => return Outcome::failed(422, format!("Failed to parse response: {e}")),
@@ -359,6 +370,7 @@ impl Dendrite {
                 status_code: 200,
                 status_message: axon.status_message.unwrap_or_else(|| "Success".into()),
                 process_time: axon.process_time,
+                body_bytes,
             },
             // The SDK treats a reply without an axon status as a failure.
             other => Outcome {
@@ -368,6 +380,7 @@ impl Dendrite {
                     .status_message
                     .unwrap_or_else(|| "Response carries no axon status".into()),
                 process_time: axon.process_time,
+                body_bytes,
             },
         }
     }
@@ -444,6 +457,7 @@ struct Outcome<S> {
     status_code: u16,
     status_message: String,
     process_time: Option<f64>,
+    body_bytes: usize,
 }
 
 impl<S> Outcome<S> {
@@ -453,6 +467,7 @@ impl<S> Outcome<S> {
             status_code,
             status_message,
             process_time: None,
+            body_bytes: 0,
         }
     }
 }

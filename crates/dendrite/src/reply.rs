@@ -90,6 +90,21 @@ pub struct TtsReply {
 }
 
 impl TtsReply {
+    /// A reply built from decoded audio (the `btauth/1` `/tts` path), with a 200 axon status so
+    /// it reads like a successful Synapse reply.
+    pub fn from_audio(model_name: Option<String>, samples: Vec<f32>, sample_rate: u32) -> Self {
+        TtsReply {
+            model_name: model_name.as_deref().map(bounded_text),
+            speech_output: Some(samples),
+            sample_rate: Some(sample_rate),
+            axon: Some(AxonStatus {
+                status_code: Some(200),
+                status_message: Some("Success".into()),
+                process_time: None,
+            }),
+        }
+    }
+
     /// The rate of `speech_output`, with the original validator's fallback on `model_name`
     /// (as [`audiosubnet_protocol::TextToSpeech::effective_sample_rate`]).
     pub fn effective_sample_rate(&self) -> u32 {
