@@ -386,6 +386,7 @@ mod tests {
                 mean_wer: Some(0.125),
                 mean_dnsmos: Some(3.5),
                 model_name,
+                transport: None,
             })
             .collect();
         let text = serde_json::to_vec(&summary).expect("serializes");

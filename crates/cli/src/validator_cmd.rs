@@ -2,7 +2,7 @@
 
 use crate::args::{LoggingArgs, SubtensorArgs, WalletArgs, parse_device};
 use anyhow::{Context as _, Result, bail};
-use audiosubnet_dendrite::{AxonTarget, Dendrite};
+use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
 use audiosubnet_scoring::{Scorer, ScorerConfig};
 use audiosubnet_validator::judge::ScoringJudge;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
@@ -83,6 +83,11 @@ pub(crate) struct ValidatorArgs {
     /// Seconds a miner has to answer.
     #[arg(long = "neuron.timeout", default_value_t = 30.0)]
     timeout: f64,
+    /// Wire protocol to miners: `btauth` (SDK 11 `POST /tts`, binary audio), `synapse` (SDK ≤ 10),
+    /// or `auto`: btauth where the miner serves it, Synapse otherwise (detected per hotkey,
+    /// re-checked hourly).
+    #[arg(long = "neuron.transport", default_value = "auto")]
+    transport: TransportMode,
     /// Miners queried per round.
     #[arg(long = "neuron.sample_size", default_value_t = 16)]
     sample_size: usize,
@@ -199,6 +204,7 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
                 timeout: Duration::from_secs_f64(args.timeout),
                 alpha: args.alpha,
                 threshold: args.threshold,
+                transport: args.transport,
             },
             chunk_size: args.sample_size.max(1),
             rounds: args.rounds,
@@ -212,6 +218,7 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
             hotkey = %hotkey.ss58(),
             mode = if args.offline { "offline" } else { "on chain" },
             netuid = args.netuid,
+            transport = %args.transport,
             "validator running"
         );
         let state = run_rounds(

@@ -152,14 +152,14 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
 
     html.push_str(
         "<h2>Leaderboard</h2><table id=\"leaderboard\"><tr><th>#</th><th>uid</th>\
-         <th class=\"l\">hotkey</th><th class=\"l\">engine</th><th>EMA</th><th>last reward</th>\
+         <th class=\"l\">hotkey</th><th class=\"l\">engine (transport)</th><th>EMA</th><th>last reward</th>\
          <th>mean WER</th><th>mean DNSMOS</th><th>responses</th><th>failures</th></tr>",
     );
     for (rank, (hotkey, m)) in miners.iter().enumerate() {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"l\" style=\"white-space:nowrap\">\
-             <span class=\"sw\" style=\"background:{}\"></span><code title=\"{}\">{}</code></td><td class=\"l\">{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <span class=\"sw\" style=\"background:{}\"></span><code title=\"{}\">{}</code></td><td class=\"l\">{} <small>{}</small></td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td></tr>",
             rank + 1,
             m.uid.map_or("–".into(), |u| u.to_string()),
@@ -167,6 +167,7 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
             esc(hotkey),
             esc(&abbreviate(hotkey)),
             esc(m.model_name.as_deref().unwrap_or("–")),
+            m.transport.map_or("", |t| t.name()),
             m.ema,
             opt(m.last_reward, 3),
             opt(m.mean_wer, 3),
@@ -289,6 +290,7 @@ mod tests {
             breakdown: None,
             latency_s: 0.1,
             model_name: None,
+            transport: audiosubnet_dendrite::Transport::Btauth,
             audio,
             transcript: Some("hello <b>".into()),
         };

@@ -8,8 +8,9 @@
 
 use crate::judge::{Judge, JudgeError, Judgement, ValidatorFault};
 use crate::state::{FingerprintRecord, ScoreState};
-use audiosubnet_dendrite::{AxonTarget, Dendrite, SynapseResponse, TtsReply};
-use audiosubnet_protocol::TextToSpeech;
+use audiosubnet_dendrite::{
+    AxonTarget, Dendrite, Spoken, SynapseResponse, Transport, TransportMode, TtsReply,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct RoundConfig {
     pub alpha: f64,
     /// Rewards below this count as failed responses (`--threshold`), for reporting.
     pub threshold: f64,
+    /// Which wire protocol to speak to each miner (`--neuron.transport`).
+    pub transport: TransportMode,
 }
 
 /// What happened to one miner this round.
@@ -67,6 +70,8 @@ pub struct MinerResult {
     pub latency_s: f64,
     /// The engine the miner says it used.
     pub model_name: Option<String>,
+    /// The wire protocol the reply came over.
+    pub transport: Transport,
     /// The audio the miner returned and its rate (the judge's copy, shared; kept for the
     /// round's report, not serialised).
     #[serde(skip)]
@@ -117,22 +122,24 @@ pub async fn run_round(
     let axons: Vec<AxonTarget> = targets.iter().map(|t| t.axon.clone()).collect();
     // Only the scored fields are read (padding such as `clone_input` is skipped unbuilt), and
     // miner text is bounded by the dendrite.
+    // Each miner over the transport it serves (or the one `--neuron.transport` names); both
+    // come back as the same reply type, so what follows does not care.
     let replies = dendrite
-        .forward_for::<TextToSpeech, TtsReply>(
-            &axons,
-            &TextToSpeech::request(prompt),
-            config.timeout,
-        )
+        .speak_all(&axons, prompt, config.timeout, config.transport)
         .await;
-    let judged = futures::future::join_all(targets.iter().zip(replies).map(|(t, mut reply)| {
+    let judged = futures::future::join_all(targets.iter().zip(replies).map(|(t, spoken)| {
         let judge = judge.clone();
         let prompt = prompt.to_string();
         async move {
+            let Spoken {
+                transport,
+                response: mut reply,
+            } = spoken;
             let model_name = reply.synapse.as_ref().and_then(|s| s.model_name.clone());
-            let verdict = judge_reply(judge, t, &prompt, &mut reply, holds_permit).await;
+            let verdict = judge_reply(judge, t, &prompt, &mut reply, transport, holds_permit).await;
             (
                 t.clone(),
-                reply.status_code,
+                (reply.status_code, transport),
                 reply.elapsed,
                 model_name,
                 verdict,
@@ -144,7 +151,7 @@ pub async fn run_round(
     state.rounds += 1;
     let mut results = Vec::with_capacity(judged.len());
     let mut by_hash: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (target, status, elapsed, model_name, (verdict, audio)) in judged {
+    for (target, (status, transport), elapsed, model_name, (verdict, audio)) in judged {
         let hotkey = target.axon.hotkey.clone();
         let mut result = MinerResult {
             hotkey: hotkey.clone(),
@@ -158,6 +165,7 @@ pub async fn run_round(
             breakdown: None,
             latency_s: elapsed.as_secs_f64(),
             model_name: model_name.clone(),
+            transport,
             audio,
             transcript: None,
         };
@@ -209,6 +217,7 @@ pub async fn run_round(
         let round = state.rounds;
         state.record_history(&hotkey, round);
         if let Some(m) = state.miners.get_mut(&hotkey) {
+            m.transport = Some(transport);
             if model_name.is_some() {
                 // Already bounded by the dendrite; a name is short, so cut it further.
                 m.model_name = model_name.map(|n| n.chars().take(64).collect());
@@ -263,6 +272,7 @@ async fn judge_reply(
     target: &Target,
     prompt: &str,
     reply: &mut SynapseResponse<TtsReply>,
+    transport: Transport,
     holds_permit: bool,
 ) -> (Verdict, Option<(Arc<Vec<f32>>, u32)>) {
     // The blacklist's answers: legitimate only towards a validator without a permit.
@@ -277,9 +287,13 @@ async fn judge_reply(
         return (failed("no reply".into()), None);
     };
     let rate = synapse.effective_sample_rate();
-    let Some(samples) = synapse.speech_output.take() else {
+    let Some(mut samples) = synapse.speech_output.take() else {
         return (failed("no speech_output".into()), None);
     };
+    if transport == Transport::Synapse {
+        // `/tts` audio is 16-bit already; put Synapse floats on the same grid.
+        to_pcm16_grid(&mut samples);
+    }
     // One copy of the samples: the judge and the report share it.
     let samples = Arc::new(samples);
     let hotkey = target.axon.hotkey.clone();
@@ -301,4 +315,19 @@ async fn judge_reply(
         Err(JudgeError::Validator(fault)) => Verdict::Skipped(fault),
     };
     (verdict, Some((samples, rate)))
+}
+
+/// Puts Synapse samples (f32 in JSON) on the 16-bit grid `/tts` audio arrives on: each sample
+/// is written as the miner's WAV writer writes it ([`audiosubnet_audio::f32_to_i16`]) and read
+/// back as the WAV reader reads it ([`audiosubnet_audio::i16_to_f32`]). So the same clip is
+/// bit-identical whichever transport carried it, and scores identically. Only clips of finite
+/// samples within [-1, 1] are moved (at most 1.5/32768 each, far below anything the models
+/// hear); anything else is left for the checks to judge as sent (NaN, out of range, or integer
+/// PCM that the checks rescale by its type's full scale).
+pub fn to_pcm16_grid(samples: &mut [f32]) {
+    if samples.iter().all(|s| s.is_finite() && s.abs() <= 1.0) {
+        for s in samples.iter_mut() {
+            *s = audiosubnet_audio::i16_to_f32(audiosubnet_audio::f32_to_i16(*s));
+        }
+    }
 }

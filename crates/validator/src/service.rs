@@ -78,6 +78,8 @@ pub struct MinerSummary<'a> {
     pub mean_dnsmos: Option<f64>,
     /// The engine the miner last reported.
     pub model_name: Option<&'a str>,
+    /// The wire protocol of its last reply (`synapse` or `btauth`).
+    pub transport: Option<audiosubnet_dendrite::Transport>,
 }
 
 /// Runs rounds over the miners `network` lists until `--rounds` are done or `shutdown` resolves,
@@ -198,6 +200,7 @@ pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorErro
             mean_wer: m.mean_wer,
             mean_dnsmos: m.mean_dnsmos,
             model_name: m.model_name.as_deref(),
+            transport: m.transport,
         })
         .collect();
     let err = |source| ValidatorError::ScoresOut {
@@ -213,14 +216,15 @@ pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorErro
 /// A readable table of a round.
 pub fn format_round(report: &RoundReport, state: &ScoreState) -> String {
     let mut out = format!("round {} prompt {:?}\n", report.round, report.prompt);
-    out.push_str("  uid  hotkey            status  reward   ema     latency  note\n");
+    out.push_str("  uid  hotkey            via      status  reward   ema     latency  note\n");
     for r in &report.results {
         let ema = state.miners.get(&r.hotkey).map_or(0.0, |m| m.ema);
         let short: String = r.hotkey.chars().take(16).collect();
         out.push_str(&format!(
-            "  {:>4} {:<17} {:>6}  {:>6}  {:.4}  {:>6.2}s  {}\n",
+            "  {:>4} {:<17} {:<7}  {:>6}  {:>6}  {:.4}  {:>6.2}s  {}\n",
             r.uid.map_or("-".into(), |u| u.to_string()),
             short,
+            r.transport.name(),
             r.status,
             r.reward.map_or("-".into(), |v| format!("{v:.3}")),
             ema,

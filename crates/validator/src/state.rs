@@ -45,6 +45,9 @@ pub struct MinerScore {
     /// The engine the miner last said it used (`model_name`, informational only).
     #[serde(default)]
     pub model_name: Option<String>,
+    /// The wire protocol of the miner's last reply (`synapse` or `btauth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<audiosubnet_dendrite::Transport>,
     /// `(round, EMA)` after each of the miner's recent rounds, oldest first.
     #[serde(default)]
     pub history: VecDeque<(u64, f64)>,

@@ -170,6 +170,8 @@ fn config() -> RoundConfig {
         timeout: Duration::from_secs(10),
         alpha: 0.9,
         threshold: 0.68,
+        // These servers are hostile Synapse axons.
+        transport: audiosubnet_dendrite::TransportMode::Synapse,
     }
 }
 

@@ -290,6 +290,7 @@ fn loop_config(dir: &std::path::Path, rounds: u64, timeout: Duration) -> LoopCon
             timeout,
             alpha: 0.9,
             threshold: 0.68,
+            transport: audiosubnet_dendrite::TransportMode::Synapse,
         },
         chunk_size: 64,
         rounds: Some(rounds),

@@ -164,6 +164,7 @@ fn write_rounds(out: &Path) -> ScoreState {
                 breakdown: None,
                 latency_s: 0.2,
                 model_name: Some(model.into()),
+                transport: audiosubnet_dendrite::Transport::Synapse,
                 audio,
                 transcript: reward.map(|_| prompt.to_lowercase()),
             });
