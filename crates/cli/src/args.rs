@@ -26,7 +26,7 @@ pub(crate) struct WalletArgs {
         default_value = "default"
     )]
     name: String,
-    /// Hotkey name: a file under <wallet>/hotkeys/.
+    /// Hotkey name: a file in the wallet's hotkeys/ directory.
     #[arg(
         id = "wallet.hotkey",
         long = "wallet.hotkey",
@@ -44,7 +44,7 @@ pub(crate) struct WalletArgs {
     path: String,
     /// Password of encrypted keyfiles, and of a new coldkey. Prefer the environment variable:
     /// command lines are visible to other users. Encrypted keyfiles also read btcli's
-    /// BT_PW_<path> variables.
+    /// BT_PW_{PATH} variables.
     #[arg(
         id = "wallet.password",
         long = "wallet.password",
