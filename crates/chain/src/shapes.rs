@@ -9,7 +9,8 @@
 //!
 //! The weights API is picked by metadata, never by network name: runtimes with
 //! `set_mechanism_weights` (mainnet, spec 4xx) get the per-mechanism calls for mechanism 0;
-//! older ones (the local spec-300 chain) keep `set_weights` / `commit_timelocked_weights`.
+//! older ones keep `set_weights` and `commit_timelocked_weights`, or `commit_crv3_weights` where
+//! that is missing too (the local spec-300 chain: `set_weights` / `commit_crv3_weights`).
 
 use subxt::dynamic::Value;
 
@@ -256,7 +257,7 @@ pub enum CommitApi {
     TimelockedMechanism,
     /// `commit_timelocked_weights`, hotkey in the payload, versioned.
     Timelocked,
-    /// `commit_crv3_weights`, no hotkey, no version.
+    /// `commit_crv3_weights`, no hotkey, no version (the local spec 300).
     Crv3,
 }
 

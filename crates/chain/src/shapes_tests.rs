@@ -35,12 +35,15 @@ fn mechanism_runtimes_get_the_mechanism_calls() {
 }
 
 #[test]
-fn spec_300_gets_the_legacy_calls() {
-    let spec300 = |c: &str| ["set_weights", "commit_timelocked_weights"].contains(&c);
+fn older_runtimes_get_the_legacy_calls() {
+    // Between spec 300 and the mechanism runtimes.
+    let middle = |c: &str| ["set_weights", "commit_timelocked_weights"].contains(&c);
+    assert_eq!(WeightsApi::detect(middle), Some(WeightsApi::Legacy));
+    assert_eq!(CommitApi::detect(middle), Some(CommitApi::Timelocked));
+    // The local spec 300 (what its metadata has; see localnet's runtime_shapes test).
+    let spec300 = |c: &str| ["set_weights", "commit_crv3_weights"].contains(&c);
     assert_eq!(WeightsApi::detect(spec300), Some(WeightsApi::Legacy));
-    assert_eq!(CommitApi::detect(spec300), Some(CommitApi::Timelocked));
-    let older = |c: &str| ["set_weights", "commit_crv3_weights"].contains(&c);
-    assert_eq!(CommitApi::detect(older), Some(CommitApi::Crv3));
+    assert_eq!(CommitApi::detect(spec300), Some(CommitApi::Crv3));
     assert!(!CommitApi::Crv3.versioned());
     assert!(CommitApi::Timelocked.versioned() && CommitApi::TimelockedMechanism.versioned());
     assert_eq!(WeightsApi::detect(|_| false), None);
