@@ -126,52 +126,118 @@ impl ChainError {
     }
 }
 
+/// Dispatch errors that get a hint: alternative names of one error (older and newer runtimes)
+/// and the hint. The mainnet-shape test checks that each group names an error mainnet has.
+const HINTS: &[(&[&str], &str)] = &[
+    (
+        &[
+            "HotKeyNotRegisteredInSubNet",
+            "HotKeyNotRegisteredInNetwork",
+        ],
+        "the hotkey is not registered on this subnet; run `audiosubnet register` first",
+    ),
+    (
+        &["HotKeyAlreadyRegisteredInSubNet"],
+        "the hotkey already has a uid on this subnet",
+    ),
+    (
+        &["NeuronNoValidatorPermit"],
+        "the hotkey has no validator permit (needs stake and an epoch to pass); only self-weights are allowed",
+    ),
+    (
+        &["CommitRevealEnabled"],
+        "the subnet has commit-reveal on; plain weights are refused (commit them timelocked)",
+    ),
+    (
+        &["CommitRevealDisabled"],
+        "the subnet has commit-reveal off; weights go with plain set_weights",
+    ),
+    (
+        &["TooManyUnrevealedCommits"],
+        "the hotkey already has 10 unrevealed commits in this epoch; wait for the reveal",
+    ),
+    (
+        &["IncorrectCommitRevealVersion"],
+        "commit_reveal_version differs from the chain's CommitRevealWeightsVersion",
+    ),
+    (
+        &["InvalidRevealRound"],
+        "the reveal round is not ahead of the chain's last drand pulse",
+    ),
+    (
+        &["IncorrectWeightVersionKey"],
+        "version_key is below the subnet's WeightsVersionKey",
+    ),
+    (
+        &["WeightVecLengthIsLow"],
+        "fewer weights than the subnet's MinAllowedWeights",
+    ),
+    (
+        &["MaxWeightExceeded"],
+        "a weight is above the subnet's MaxWeightsLimit",
+    ),
+    (
+        &["UidVecContainInvalidOne", "UidsLengthExceedUidsInSubNet"],
+        "a uid does not exist on the subnet",
+    ),
+    (&["DuplicateUids"], "the same uid appears twice"),
+    (
+        &["ServingRateLimitExceeded"],
+        "serve_axon was called too recently (ServingRateLimit)",
+    ),
+    (
+        &["InvalidIpAddress"],
+        "the chain rejects this IP (127.0.0.1, ::1 and broadcast are not allowed)",
+    ),
+    (&["InvalidPort"], "port 0 is not allowed"),
+    (
+        &[
+            "TooManyRegistrationsThisBlock",
+            "TooManyRegistrationsThisInterval",
+        ],
+        "registrations are rate limited; retry in a later block/interval",
+    ),
+    (
+        &[
+            "NotEnoughBalanceToStake",
+            "NotEnoughBalanceToPayBurn",
+            "BalanceWithdrawalError",
+        ],
+        "the coldkey balance is too low",
+    ),
+    (
+        &["SubNetworkDoesNotExist", "SubnetNotExists"],
+        "no subnet with this netuid",
+    ),
+    (
+        &["NotEnoughStakeToSetWeights"],
+        "the hotkey's stake is below the subnet's stake threshold",
+    ),
+    (
+        &["SubtokenDisabled"],
+        "the subnet has not been started (start_call)",
+    ),
+];
+
+/// Dispatch errors the client matches on by name: the [`dispatch_hint`] groups and the weights
+/// rate-limit errors it explains ([`crate::Subtensor::set_weights`]).
+pub fn known_dispatch_errors() -> impl Iterator<Item = &'static [&'static str]> {
+    HINTS
+        .iter()
+        .map(|(names, _)| *names)
+        .chain([WEIGHTS_RATE_LIMIT_ERRORS])
+}
+
+/// The weights rate-limit refusals ("wait N blocks" is added to them).
+pub(crate) const WEIGHTS_RATE_LIMIT_ERRORS: &[&str] =
+    &["SettingWeightsTooFast", "CommittingWeightsTooFast"];
+
 /// A short "what to do" for the dispatch errors neurons hit most.
 pub fn dispatch_hint(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "HotKeyNotRegisteredInSubNet" | "HotKeyNotRegisteredInNetwork" => {
-            "the hotkey is not registered on this subnet; run `audiosubnet register` first"
-        }
-        "HotKeyAlreadyRegisteredInSubNet" => "the hotkey already has a uid on this subnet",
-        "NeuronNoValidatorPermit" => {
-            "the hotkey has no validator permit (needs stake and an epoch to pass); only self-weights are allowed"
-        }
-        "CommitRevealEnabled" => {
-            "the subnet has commit-reveal on; plain set_weights is refused (use commit_timelocked_weights)"
-        }
-        "CommitRevealDisabled" => {
-            "the subnet has commit-reveal off; weights go with plain set_weights"
-        }
-        "TooManyUnrevealedCommits" => {
-            "the hotkey already has 10 unrevealed commits in this epoch; wait for the reveal"
-        }
-        "IncorrectCommitRevealVersion" => {
-            "commit_reveal_version differs from the chain's CommitRevealWeightsVersion"
-        }
-        "InvalidRevealRound" => "the reveal round is not ahead of the chain's last drand pulse",
-        "IncorrectWeightVersionKey" => "version_key is below the subnet's WeightsVersionKey",
-        "WeightVecLengthIsLow" => "fewer weights than the subnet's MinAllowedWeights",
-        "MaxWeightExceeded" => "a weight is above the subnet's MaxWeightsLimit",
-        "UidVecContainInvalidOne" | "UidsLengthExceedUidsInSubNet" => {
-            "a uid does not exist on the subnet"
-        }
-        "DuplicateUids" => "the same uid appears twice",
-        "ServingRateLimitExceeded" => "serve_axon was called too recently (ServingRateLimit)",
-        "InvalidIpAddress" => {
-            "the chain rejects this IP (127.0.0.1, ::1 and broadcast are not allowed)"
-        }
-        "InvalidPort" => "port 0 is not allowed",
-        "TooManyRegistrationsThisBlock" | "TooManyRegistrationsThisInterval" => {
-            "registrations are rate limited; retry in a later block/interval"
-        }
-        "NotEnoughBalanceToStake" | "NotEnoughBalanceToPayBurn" | "BalanceWithdrawalError" => {
-            "the coldkey balance is too low"
-        }
-        "SubNetworkDoesNotExist" | "SubnetNotExists" => "no subnet with this netuid",
-        "NotEnoughStakeToSetWeights" => "the hotkey's stake is below the subnet's stake threshold",
-        "SubtokenDisabled" => "the subnet has not been started (start_call)",
-        _ => return None,
-    })
+    HINTS
+        .iter()
+        .find(|(names, _)| names.contains(&name))
+        .map(|(_, hint)| *hint)
 }
 
 #[cfg(test)]

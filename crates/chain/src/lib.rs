@@ -43,7 +43,7 @@ pub use call::{Call, SUBTENSOR, account_value};
 pub use chain::{Chain, ChainFuture, ensure_registered};
 pub use connection::{RetryPolicy, Subtensor};
 pub use detect::RuntimeShapes;
-pub use error::{ChainError, dispatch_hint};
+pub use error::{ChainError, dispatch_hint, known_dispatch_errors};
 pub use network::{FINNEY_ENDPOINT, LOCAL_ENDPOINT, TEST_ENDPOINT, resolve_endpoint};
 pub use rejection::{InvalidReason, Rejection, SubtensorCustom, UnknownReason};
 pub use set_weights::WeightsSubmission;

@@ -11,7 +11,7 @@ use tracing::info;
 use crate::call::SUBTENSOR;
 use crate::classify::{classify, decode_error};
 use crate::connection::Subtensor;
-use crate::error::ChainError;
+use crate::error::{ChainError, WEIGHTS_RATE_LIMIT_ERRORS};
 use crate::shapes::{CommitApi, MAIN_MECHANISM, WeightsApi, call_of, mechanism_storage_index};
 use crate::signer::ChainSigner;
 use crate::types::Hyperparameters;
@@ -124,7 +124,7 @@ impl Subtensor {
     ) -> ChainError {
         match error {
             ChainError::Dispatch { pallet, name, .. }
-                if name == "SettingWeightsTooFast" || name == "CommittingWeightsTooFast" =>
+                if WEIGHTS_RATE_LIMIT_ERRORS.contains(&name.as_str()) =>
             {
                 let hint = self
                     .rate_limit_hint(netuid, hotkey.public_key(), hp.weights_rate_limit)

@@ -21,6 +21,8 @@ struct Fixture {
     storage: BTreeMap<String, Option<String>>,
     /// `api.method` → whether mainnet has it.
     runtime_apis: BTreeMap<String, bool>,
+    /// `SubtensorModule.error` → whether mainnet has it.
+    errors: BTreeMap<String, bool>,
 }
 
 fn fixture() -> Fixture {
@@ -130,4 +132,29 @@ fn every_runtime_api_we_call_exists_on_mainnet() {
         assert_eq!(f.runtime_apis.get(&key), Some(&true), "{key}");
     }
     assert_eq!(f.runtime_apis.len(), RUNTIME_APIS.len());
+}
+
+#[test]
+fn every_dispatch_error_we_match_has_a_name_mainnet_uses() {
+    let f = fixture();
+    let mut listed = 0;
+    for group in audiosubnet_chain::known_dispatch_errors() {
+        let found: Vec<bool> = group
+            .iter()
+            .map(|name| {
+                let key = format!("SubtensorModule.{name}");
+                *f.errors
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("{key} is not in the fixture; rerun the script"))
+            })
+            .collect();
+        listed += group.len();
+        // Older names (e.g. SubNetworkDoesNotExist) may be gone as long as one name is current.
+        assert!(found.contains(&true), "mainnet has none of {group:?}");
+    }
+    assert_eq!(
+        f.errors.len(),
+        listed,
+        "fixture and known_dispatch_errors differ"
+    );
 }
