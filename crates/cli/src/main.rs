@@ -6,6 +6,7 @@ mod chain_cmd;
 mod localnet_cmd;
 mod miner_cmd;
 mod models_cmd;
+mod query_cmd;
 mod score_cmd;
 mod tts_cmd;
 mod validator_cmd;
@@ -43,6 +44,8 @@ enum Command {
     Validator(Box<validator_cmd::ValidatorArgs>),
     /// Score one WAV file against a prompt as the validator would, and print the breakdown.
     Score(score_cmd::ScoreArgs),
+    /// Ask one miner to speak a text (btauth/1 or Synapse) and print what came back.
+    Query(query_cmd::QueryArgs),
 }
 
 /// Runs a command that has no logging flags of its own with info-level logs on stderr.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Localnet(args) => with_default_logging(|| localnet_cmd::run(args)),
         Command::Validator(args) => validator_cmd::run(*args),
         Command::Score(args) => with_default_logging(|| score_cmd::run(args)),
+        Command::Query(args) => with_default_logging(|| query_cmd::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
