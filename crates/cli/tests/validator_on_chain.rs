@@ -1,7 +1,10 @@
 //! The on-chain path end to end, as processes against the real runtime (chopsticks, spec 300):
-//! a bootstrapped subnet, an espeak-ng miner and a silent miner serving on chain, and
-//! `audiosubnet validator` finding them in the metagraph, scoring them and setting weights; after
-//! the next epoch the chain's incentive ranks the honest miner above the silent one.
+//! a bootstrapped subnet with two pairs of miners serving on chain, each pair an espeak-ng miner
+//! and a silent one, one pair serving only SDK 11 `btauth/1` (`--axon.transports btauth`) and
+//! the other only the Synapse protocol; `audiosubnet validator` (`--neuron.transport auto`)
+//! finds them in the metagraph, reaches each over the transport it serves, scores them and sets
+//! weights; after the next epoch the chain's incentive ranks each honest miner above the silent
+//! ones, whichever transport it speaks.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -44,7 +47,14 @@ fn chain_args(endpoint: &str, netuid: u16, wallets: &Path) -> Vec<String> {
     ]
 }
 
-fn start_miner(chain: &[String], wallet: &str, model: &str, ip: &str, log: &Path) -> Guard {
+fn start_miner(
+    chain: &[String],
+    wallet: &str,
+    model: &str,
+    transports: &str,
+    ip: &str,
+    log: &Path,
+) -> Guard {
     let port = free_port().expect("free port").to_string();
     let log = std::fs::File::create(log).expect("miner log");
     Guard(
@@ -52,6 +62,7 @@ fn start_miner(chain: &[String], wallet: &str, model: &str, ip: &str, log: &Path
             .arg("miner")
             .args(chain)
             .args(["--wallet.name", wallet, "--model", model])
+            .args(["--axon.transports", transports])
             .args([
                 "--axon.ip",
                 ip,
@@ -95,7 +106,7 @@ async fn validator_scores_miners_from_the_metagraph_and_the_chain_rewards_them()
     let cfg = LocalnetConfig {
         state_dir: dir.path().join("localnet"),
         port: free_port().expect("free port"),
-        miners: 2,
+        miners: 4,
         block_interval: Duration::from_secs(1),
         ..LocalnetConfig::default()
     };
@@ -106,23 +117,29 @@ async fn validator_scores_miners_from_the_metagraph_and_the_chain_rewards_them()
     let st = Subtensor::connect(&state.endpoint).await.expect("connect");
 
     let logs = dir.path();
-    let _honest = start_miner(
-        &chain,
-        "miner0",
-        "espeak",
-        "127.0.0.2",
-        &logs.join("honest.log"),
-    );
-    let _silent = start_miner(
-        &chain,
-        "miner1",
-        "silence",
-        "127.0.0.3",
-        &logs.join("silent.log"),
-    );
-    // Both axons on chain, and the validator's permit (handed out at an epoch).
+    // (wallet, engine, transports, ip)
+    let miners = [
+        ("miner0", "espeak", "btauth", "127.0.0.2"),
+        ("miner1", "silence", "btauth", "127.0.0.3"),
+        ("miner2", "espeak", "synapse", "127.0.0.4"),
+        ("miner3", "silence", "synapse", "127.0.0.5"),
+    ];
+    let _miners: Vec<Guard> = miners
+        .iter()
+        .map(|(wallet, model, transports, ip)| {
+            start_miner(
+                &chain,
+                wallet,
+                model,
+                transports,
+                ip,
+                &logs.join(format!("{wallet}.log")),
+            )
+        })
+        .collect();
+    // Every axon on chain, and the validator's permit (handed out at an epoch).
     let mg = wait_metagraph(&st, netuid, 240, "served axons and a permit", |mg| {
-        mg.neurons.iter().filter(|n| n.axon.port != 0).count() == 2
+        mg.neurons.iter().filter(|n| n.axon.port != 0).count() == miners.len()
             && mg.neurons.iter().any(|n| n.validator_permit)
     })
     .await;
@@ -135,14 +152,17 @@ async fn validator_scores_miners_from_the_metagraph_and_the_chain_rewards_them()
             .map(|n| n.uid)
             .expect("registered")
     };
-    let (vali, honest, silent) = (uid_of("validator"), uid_of("miner0"), uid_of("miner1"));
-    // One miner re-sync, so both know the validator's permit and answer it.
+    let vali = uid_of("validator");
+    let honest = [uid_of("miner0"), uid_of("miner2")];
+    let silent = [uid_of("miner1"), uid_of("miner3")];
+    // One miner re-sync, so all know the validator's permit and answer it.
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     let out = Command::new(bin())
         .arg("validator")
         .args(&chain)
         .args(["--wallet.name", "validator", "--rounds", "3"])
+        .args(["--neuron.transport", "auto"])
         .args(["--neuron.round_interval", "0", "--neuron.timeout", "30"])
         .arg("--neuron.allow_private_ips")
         .arg("--state.path")
@@ -155,23 +175,49 @@ async fn validator_scores_miners_from_the_metagraph_and_the_chain_rewards_them()
     assert!(out.status.success(), "{log}");
     assert!(log.contains("weights set"), "{log}");
 
-    // The weights on chain: the honest miner has one, the silent miner none.
+    // Each miner was reached over the transport it serves.
+    let scores: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("scores.json")).expect("scores.out"))
+            .expect("scores JSON");
+    for (wallet, _, transport, _) in &miners {
+        let w = audiosubnet_wallet::Wallet::new(wallet, "default", &state.wallets_dir);
+        let hotkey = w.load_hotkey(None).expect("hotkey").ss58();
+        let row = scores
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["hotkey"] == hotkey.as_str()))
+            .unwrap_or_else(|| panic!("{wallet} not in scores.out: {scores}"));
+        assert_eq!(row["transport"], *transport, "{wallet}: {row}");
+    }
+
+    // The weights on chain: each honest miner has one, the silent miners none.
     let weights = st.weights_of(netuid, vali).await.expect("weights");
     let weight = |uid: u16| weights.iter().find(|(u, _)| *u == uid).map(|(_, w)| *w);
-    assert!(weight(honest).is_some_and(|w| w > 0), "{weights:?}");
-    assert_eq!(weight(silent), None, "{weights:?}");
+    for uid in honest {
+        assert!(weight(uid).is_some_and(|w| w > 0), "{weights:?}");
+    }
+    for uid in silent {
+        assert_eq!(weight(uid), None, "{weights:?}");
+    }
 
     // After the next epoch, Yuma consensus turns them into incentive.
     let mg = wait_metagraph(&st, netuid, 120, "incentive", |mg| {
-        mg.neuron(honest).is_some_and(|n| n.incentive > 0.0)
+        honest
+            .iter()
+            .all(|uid| mg.neuron(*uid).is_some_and(|n| n.incentive > 0.0))
     })
     .await;
     let incentive = |uid: u16| mg.neuron(uid).map_or(0.0, |n| n.incentive);
     eprintln!(
-        "weights {weights:?}; incentive honest {:.5}, silent {:.5}",
-        incentive(honest),
-        incentive(silent)
+        "weights {weights:?}; incentive honest (btauth, synapse) {:.5} {:.5}, silent {:.5} {:.5}",
+        incentive(honest[0]),
+        incentive(honest[1]),
+        incentive(silent[0]),
+        incentive(silent[1])
     );
-    assert!(incentive(honest) > incentive(silent));
-    assert_eq!(incentive(silent), 0.0);
+    for uid in silent {
+        assert_eq!(incentive(uid), 0.0);
+        for h in honest {
+            assert!(incentive(h) > incentive(uid));
+        }
+    }
 }
