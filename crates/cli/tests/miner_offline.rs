@@ -1,22 +1,14 @@
 //! The `audiosubnet` binary end to end without a chain: wallet files made by `wallet regen`, an
 //! offline miner with a real engine, queried by the Python SDK dendrite; SIGTERM stops it cleanly.
 
+mod common;
+
+use common::{bin, free_port};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_audiosubnet")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 fn scripts_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python")

@@ -3,77 +3,11 @@
 //! writes a WAV both ways, and the binary reply is a fraction of the JSON one. A miner
 //! serving Synapse only answers `--transport auto` over Synapse.
 
+mod common;
+
+use common::{bin, free_port, regen};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_audiosubnet")
-}
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn regen(wallets: &Path, name: &str, uri: &str) {
-    let out = Command::new(bin())
-        .args([
-            "wallet",
-            "regen",
-            "--hotkey",
-            "--uri",
-            uri,
-            "--wallet.name",
-            name,
-        ])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .output()
-        .expect("wallet regen runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn start_miner(wallets: &Path, port: u16, transports: &str) -> Guard {
-    let child = Command::new(bin())
-        .args([
-            "miner",
-            "--offline",
-            "--model",
-            "espeak",
-            "--wallet.name",
-            "miner",
-        ])
-        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-        .args(["--axon.transports", transports])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("miner starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "miner did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Guard(child)
-}
+use std::process::Command;
 
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
 
@@ -125,7 +59,13 @@ fn query_asks_a_miner_over_either_transport() {
     regen(&wallets, "validator", "//Alice");
     regen(&wallets, "miner", "//Bob");
     let port = free_port();
-    let _miner = start_miner(&wallets, port, "synapse,btauth");
+    let _miner = common::start_miner(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &["--axon.transports", "synapse,btauth"],
+    );
     let (a, b) = (home.path().join("a.wav"), home.path().join("b.wav"));
     let over_btauth = query(&wallets, port, "btauth", &a);
     let over_synapse = query(&wallets, port, "synapse", &b);
@@ -157,7 +97,13 @@ fn query_asks_a_miner_over_either_transport() {
 
     // A Synapse-only miner: auto falls back after the one 404 on /tts.
     let port = free_port();
-    let _old = start_miner(&wallets, port, "synapse");
+    let _old = common::start_miner(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &["--axon.transports", "synapse"],
+    );
     let auto = query(&wallets, port, "auto", &home.path().join("c.wav"));
     assert_eq!(field(&auto, "transport"), "synapse");
     assert!(field(&auto, "status").starts_with("200"));

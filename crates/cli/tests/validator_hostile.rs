@@ -8,88 +8,15 @@
 //!
 //! The hostile miners are plain threads on 127.0.0.2+ in this test (they are the adversary).
 
+mod common;
+
+use common::{Guard, bin, free_port, hotkey, regen};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_audiosubnet")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn regen(wallets: &Path, name: &str, uri: &str) {
-    let out = Command::new(bin())
-        .args(["wallet", "regen", "--hotkey", "--uri", uri])
-        .args(["--wallet.name", name])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .output()
-        .expect("wallet regen runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn hotkey(wallets: &Path, name: &str) -> String {
-    let out = Command::new(bin())
-        .args(["wallet", "show", "--wallet.name", name])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .output()
-        .expect("wallet show runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find(|w| w.len() == 48 && w.starts_with('5'))
-        .unwrap_or_else(|| panic!("no hotkey in `wallet show`: {text}"))
-        .to_owned()
-}
-
-fn start_miner(wallets: &Path, name: &str, port: u16) -> Guard {
-    let child = Command::new(bin())
-        .args([
-            "miner",
-            "--offline",
-            "--model",
-            "espeak",
-            "--wallet.name",
-            name,
-        ])
-        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("miner starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "miner {name} did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Guard(child)
-}
 
 /// One HTTP/1.1 message (request or response) with a `content-length` body: (head, body).
 fn read_message(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -220,11 +147,11 @@ fn validator_survives_hostile_miners_with_bounded_memory_and_text() {
     }
     std::fs::write(dir.join("prompts.txt"), PROMPTS).expect("prompts file");
     let (p_honest, p_refuser, p_padder) = (free_port(), free_port(), free_port());
-    let _honest = start_miner(&wallets, "honest", p_honest);
+    let _honest = common::start_miner(&wallets, "honest", "espeak", p_honest, &[]);
     // The real engines behind the two miners that start out honest (same hotkeys, so the
     // validator's signatures verify there).
-    let _refuser_backend = start_miner(&wallets, "refuser", p_refuser);
-    let _padder_backend = start_miner(&wallets, "padder", p_padder);
+    let _refuser_backend = common::start_miner(&wallets, "refuser", "espeak", p_refuser, &[]);
+    let _padder_backend = common::start_miner(&wallets, "padder", "espeak", p_padder, &[]);
 
     let refuser = hostile(
         "127.0.0.2",

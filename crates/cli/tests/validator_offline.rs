@@ -2,91 +2,12 @@
 //! (espeak-ng and the useless `silence` engine) are scored; the validator is killed with SIGKILL
 //! mid-run and restarted, and resumes from the same scores.
 
+mod common;
+
+use common::{Guard, bin, free_port, hotkey, regen};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_audiosubnet")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn regen(wallets: &Path, name: &str, uri: &str) {
-    let out = Command::new(bin())
-        .args([
-            "wallet",
-            "regen",
-            "--hotkey",
-            "--uri",
-            uri,
-            "--wallet.name",
-            name,
-        ])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .output()
-        .expect("wallet regen runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn start_miner(wallets: &Path, name: &str, model: &str, port: u16) -> Guard {
-    let child = Command::new(bin())
-        .args([
-            "miner",
-            "--offline",
-            "--model",
-            model,
-            "--wallet.name",
-            name,
-        ])
-        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("miner starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "miner {name} did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Guard(child)
-}
-
-fn hotkey(wallets: &Path, name: &str) -> String {
-    let out = Command::new(bin())
-        .args(["wallet", "show", "--wallet.name", name])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .output()
-        .expect("wallet show runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find(|w| w.len() == 48 && w.starts_with('5'))
-        .unwrap_or_else(|| panic!("no hotkey in `wallet show`: {text}"))
-        .to_owned()
-}
 
 fn state(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
@@ -125,8 +46,8 @@ fn validator_scores_offline_miners_and_resumes_after_a_kill() {
     regen(&wallets, "honest", "//Bob");
     regen(&wallets, "mute", "//Charlie");
     let (p1, p2) = (free_port(), free_port());
-    let _honest = start_miner(&wallets, "honest", "espeak", p1);
-    let _mute = start_miner(&wallets, "mute", "silence", p2);
+    let _honest = common::start_miner(&wallets, "honest", "espeak", p1, &[]);
+    let _mute = common::start_miner(&wallets, "mute", "silence", p2, &[]);
     let honest = hotkey(&wallets, "honest");
     let mute = hotkey(&wallets, "mute");
     let axons = format!("{honest}@127.0.0.1:{p1},{mute}@127.0.0.1:{p2}");

@@ -2,12 +2,11 @@
 //! a message that names the way out and stays where it is; `--state.reset` moves it aside.
 //! Neither needs the scoring models: both happen before they load.
 
+mod common;
+
+use common::{bin, regen};
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_audiosubnet")
-}
 
 fn validator(dir: &Path, state: &Path, extra: &[&str]) -> Output {
     Command::new(bin())
@@ -30,17 +29,7 @@ fn validator(dir: &Path, state: &Path, extra: &[&str]) -> Output {
 #[test]
 fn a_corrupt_state_file_is_never_replaced_silently() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(bin())
-        .args(["wallet", "regen", "--hotkey", "--uri", "//Alice"])
-        .arg("--wallet.path")
-        .arg(dir.path().join("wallets"))
-        .output()
-        .expect("wallet regen runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    regen(&dir.path().join("wallets"), "default", "//Alice");
     let state = dir.path().join("state.json");
     let corrupt = b"{\"version\": 1, \"miners\": {\"5F\": {\"ema\": 0.7";
     std::fs::write(&state, corrupt).expect("write");
