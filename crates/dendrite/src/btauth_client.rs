@@ -11,7 +11,9 @@
 
 use crate::reply::{MAX_CLIP_SECONDS, MAX_SAMPLE_RATE, MAX_SAMPLES, TtsReply, bounded_text};
 use crate::transport::{Transport, TransportMode};
-use crate::{AxonTarget, BodyError, Dendrite, INLINE_PARSE_BYTES, Outcome, SynapseResponse};
+use crate::{
+    AxonTarget, BodyError, Dendrite, INLINE_PARSE_BYTES, Outcome, SynapseResponse, timed_call,
+};
 use audiosubnet_protocol::TextToSpeech;
 use audiosubnet_protocol::btauth;
 use audiosubnet_protocol::tts_http::{
@@ -62,30 +64,11 @@ impl Dendrite {
         request: &TtsRequest,
         timeout: Duration,
     ) -> SynapseResponse<TtsReply> {
-        let started = Instant::now();
-        let outcome = match self.build_tts_request(target, request) {
-            Ok(req) => match tokio::time::timeout(timeout, self.exchange_tts(req)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Outcome::failed(
-                    408,
-                    format!("Request timeout after {} seconds", timeout.as_secs_f64()),
-                ),
-            },
-            Err(msg) => Outcome::failed(500, msg),
-        };
-        tracing::debug!(
-            axon = %target, status = outcome.status_code, elapsed_ms = started.elapsed().as_millis() as u64,
-            "btauth /tts call"
-        );
-        SynapseResponse {
-            target: target.clone(),
-            synapse: outcome.synapse,
-            status_code: outcome.status_code,
-            status_message: bounded_text(&outcome.status_message),
-            process_time: outcome.process_time,
-            elapsed: started.elapsed(),
-            body_bytes: outcome.body_bytes,
-        }
+        let built = self.build_tts_request(target, request);
+        timed_call(target, "btauth /tts", timeout, built, |r| {
+            self.exchange_tts(r)
+        })
+        .await
     }
 
     /// Asks one miner to speak `text` over the transport `mode` picks for it: always the one

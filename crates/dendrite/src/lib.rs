@@ -205,31 +205,8 @@ impl Dendrite {
         synapse: &S,
         timeout: Duration,
     ) -> SynapseResponse<R> {
-        let started = Instant::now();
-        let outcome = match self.build_request(target, synapse, timeout) {
-            Ok(request) => match tokio::time::timeout(timeout, self.exchange::<R>(request)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Outcome::failed(
-                    408,
-                    format!("Request timeout after {} seconds", timeout.as_secs_f64()),
-                ),
-            },
-            Err(msg) => Outcome::failed(500, msg),
-        };
-        tracing::debug!(
-            axon = %target, status = outcome.status_code, elapsed_ms = started.elapsed().as_millis() as u64,
-            "{} call", S::NAME
-        );
-        SynapseResponse {
-            target: target.clone(),
-            synapse: outcome.synapse,
-            status_code: outcome.status_code,
-            // The one place miner text enters: bounded before anyone logs or stores it.
-            status_message: bounded_text(&outcome.status_message),
-            process_time: outcome.process_time,
-            elapsed: started.elapsed(),
-            body_bytes: outcome.body_bytes,
-        }
+        let request = self.build_request(target, synapse, timeout);
+        timed_call(target, S::NAME, timeout, request, |r| self.exchange::<R>(r)).await
     }
 
     fn build_request<S: Synapse>(
@@ -450,6 +427,45 @@ async fn parse_reply<R: Reply>(
     tokio::task::spawn_blocking(parse)
         .await
         .map_err(|e| format!("parser task failed: {e}"))?
+}
+
+/// Runs one exchange under `timeout` and turns its outcome into the caller's response; shared
+/// by both transports so they time, log and bound miner text the same way.
+async fn timed_call<R, Fut>(
+    target: &AxonTarget,
+    label: &str,
+    timeout: Duration,
+    request: Result<http::Request<Full<Bytes>>, String>,
+    exchange: impl FnOnce(http::Request<Full<Bytes>>) -> Fut,
+) -> SynapseResponse<R>
+where
+    Fut: std::future::Future<Output = Outcome<R>>,
+{
+    let started = Instant::now();
+    let outcome = match request {
+        Ok(request) => match tokio::time::timeout(timeout, exchange(request)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::failed(
+                408,
+                format!("Request timeout after {} seconds", timeout.as_secs_f64()),
+            ),
+        },
+        Err(msg) => Outcome::failed(500, msg),
+    };
+    tracing::debug!(
+        axon = %target, status = outcome.status_code, elapsed_ms = started.elapsed().as_millis() as u64,
+        "{label} call"
+    );
+    SynapseResponse {
+        target: target.clone(),
+        synapse: outcome.synapse,
+        status_code: outcome.status_code,
+        // The one place miner text enters: bounded before anyone logs or stores it.
+        status_message: bounded_text(&outcome.status_message),
+        process_time: outcome.process_time,
+        elapsed: started.elapsed(),
+        body_bytes: outcome.body_bytes,
+    }
 }
 
 struct Outcome<S> {

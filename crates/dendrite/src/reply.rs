@@ -108,14 +108,7 @@ impl TtsReply {
     /// The rate of `speech_output`, with the original validator's fallback on `model_name`
     /// (as [`audiosubnet_protocol::TextToSpeech::effective_sample_rate`]).
     pub fn effective_sample_rate(&self) -> u32 {
-        if let Some(sr) = self.sample_rate {
-            return sr;
-        }
-        match self.model_name.as_deref() {
-            Some("suno/bark") => 24_000,
-            Some(m) if m.contains("elevenlabs/eleven") || m.contains("MeloTTS") => 44_100,
-            _ => 16_000,
-        }
+        audiosubnet_protocol::effective_sample_rate(self.sample_rate, self.model_name.as_deref())
     }
 }
 

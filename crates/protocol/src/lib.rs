@@ -37,7 +37,7 @@ pub use nonce::{
 pub use pystr::{python_float_repr, python_repr, python_str, python_str_repr};
 pub use synapse::{
     BodyBinding, Ping, RequestBody, ResponseBody, ResponseTerminals, Synapse, TextToSpeech,
-    check_body_hash, field_names, split_request_body, synapse_body_hash,
+    check_body_hash, effective_sample_rate, field_names, split_request_body, synapse_body_hash,
 };
 pub use terminal::TerminalInfo;
 

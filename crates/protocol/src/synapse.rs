@@ -153,6 +153,19 @@ impl Synapse for TextToSpeech {
     const ACCEPTS_UNHASHED: bool = true;
 }
 
+/// The sample rate of a `TextToSpeech` reply: the declared one, else the original validator's
+/// inference from `model_name` (Bark 24 kHz, ElevenLabs/MeloTTS 44.1 kHz, else 16 kHz).
+pub fn effective_sample_rate(declared: Option<u32>, model_name: Option<&str>) -> u32 {
+    if let Some(sr) = declared {
+        return sr;
+    }
+    match model_name {
+        Some("suno/bark") => 24_000,
+        Some(m) if m.contains("elevenlabs/eleven") || m.contains("MeloTTS") => 44_100,
+        _ => 16_000,
+    }
+}
+
 impl TextToSpeech {
     /// A request for `text`.
     pub fn request(text: impl Into<String>) -> Self {
@@ -165,14 +178,7 @@ impl TextToSpeech {
     /// The sample rate of `speech_output`: the declared one, else the original validator's
     /// inference from `model_name` (Bark 24 kHz, ElevenLabs/MeloTTS 44.1 kHz, else 16 kHz).
     pub fn effective_sample_rate(&self) -> u32 {
-        if let Some(sr) = self.sample_rate {
-            return sr;
-        }
-        match self.model_name.as_deref() {
-            Some("suno/bark") => 24_000,
-            Some(m) if m.contains("elevenlabs/eleven") || m.contains("MeloTTS") => 44_100,
-            _ => 16_000,
-        }
+        effective_sample_rate(self.sample_rate, self.model_name.as_deref())
     }
 }
 
