@@ -6,8 +6,11 @@
 //! throughout. Every validator query must get audio within its timeout, the miner's RSS must
 //! stay under 150 MiB, and the slowloris sockets must be closed by the miner within 30 s.
 
+mod common;
+
+use common::{Guard, bin, regen};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,19 +31,6 @@ const FLOOD_CONNECTIONS: usize = 16;
 const OVERSIZED: usize = 200;
 const VALIDATOR_TIMEOUT: Duration = Duration::from_secs(12);
 const MAX_RSS_KIB: u64 = 150 * 1024;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_audiosubnet")
-}
-
-/// Kills the miner when the test ends, however it ends.
-struct Miner(Child);
-impl Drop for Miner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -301,18 +291,7 @@ fn a_miner_under_hostile_load_keeps_serving_its_validator() {
     raise_fd_limit();
     let home = tempfile::tempdir().expect("tempdir");
     let wallets = home.path().join("wallets");
-    let regen = Command::new(bin())
-        .args(["wallet", "regen", "--hotkey", "--uri", "//Bob"])
-        .args(["--wallet.name", "miner"])
-        .arg("--wallet.path")
-        .arg(&wallets)
-        .output()
-        .expect("wallet regen runs");
-    assert!(
-        regen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&regen.stderr)
-    );
+    regen(&wallets, "miner", "//Bob");
 
     let port = std::net::TcpListener::bind("127.0.0.2:0")
         .and_then(|l| l.local_addr())
@@ -330,7 +309,7 @@ fn a_miner_under_hostile_load_keeps_serving_its_validator() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("miner starts");
-    let mut miner = Miner(miner);
+    let mut miner = Guard(miner);
     let pid = miner.0.id();
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(addr).is_err() {
