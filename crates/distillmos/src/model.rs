@@ -26,68 +26,86 @@ const D_INPUT: usize = 256 * CNN_ROWS;
 /// PyTorch's default eps for BatchNorm1d and LayerNorm.
 const EPS: f64 = 1e-5;
 /// LeakyReLU's slope after each convolution.
-const LEAKY_SLOPE: f64 = 0.1;
+const LEAKY_SLOPE: f32 = 0.1;
 
-/// A 3×3 convolution, frequency stride `f_stride`, time stride `t_stride`, padding (0, 1).
+/// A 3×3 convolution, frequency stride `f_stride`, time stride `t_stride`, padding (0, 1),
+/// followed by LeakyReLU(0.1).
 #[derive(Debug)]
 struct Conv {
-    /// `(out, 9 · in)`, columns ordered (kf, kt, in) to match the patches below.
+    /// `(out, 9 · in)`, columns ordered (kf, kt, in) like the patch rows below.
     weight: Tensor,
-    /// `(out, 1)`.
-    bias: Tensor,
+    bias: Vec<f32>,
     f_stride: usize,
     t_stride: usize,
 }
 
-impl Conv {
-    /// `x`: `(in, F, T)` → `(out, F', T')`, LeakyReLU applied.
-    ///
-    /// candle's conv2d takes one stride for both axes and these layers stride only along
-    /// frequency, so this is an im2col written with narrow/reshape: each of the nine kernel taps
-    /// picks its strided rows and columns, and one matmul does the rest.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (c_in, f, t) = x.dims3()?;
-        let f_out = (f - 3) / self.f_stride + 1;
-        let t_out = (t + 2 - 3) / self.t_stride + 1;
-        // Pad time by one zero column each side (padding (0, 1)), and both axes at the end so
-        // that a tap at offset 2 can take `stride · out` rows or columns before subsampling.
-        let x = x.pad_with_zeros(2, 1, 1)?;
-        let f_need = 2 + self.f_stride * f_out;
-        let t_need = 2 + self.t_stride * t_out;
-        let x = x.pad_with_zeros(1, 0, f_need.saturating_sub(f))?;
-        let x = x.pad_with_zeros(2, 0, t_need.saturating_sub(t + 2))?;
-        let mut taps = Vec::with_capacity(9);
-        for kf in 0..3 {
-            let rows = strided(&x, 1, kf, f_out, self.f_stride)?;
-            for kt in 0..3 {
-                let tap = strided(&rows, 2, kt, t_out, self.t_stride)?;
-                taps.push(tap.reshape((c_in, f_out * t_out))?);
-            }
-        }
-        let patches = Tensor::cat(&taps, 0)?;
-        let y = self.weight.matmul(&patches)?.broadcast_add(&self.bias)?;
-        let y = y.maximum(&(&y * LEAKY_SLOPE)?)?;
-        y.reshape((y.dim(0)?, f_out, t_out))
-    }
+/// A `(channels, rows, cols)` activation, row-major.
+#[derive(Debug)]
+struct Planes {
+    data: Vec<f32>,
+    channels: usize,
+    rows: usize,
+    cols: usize,
 }
 
-/// `x[.., start + stride · i, ..]` for `i < len` along `dim` (the tensor must reach
-/// `start + stride · len`).
-fn strided(
-    x: &Tensor,
-    dim: usize,
-    start: usize,
-    len: usize,
-    stride: usize,
-) -> candle_core::Result<Tensor> {
-    let x = x.narrow(dim, start, stride * len)?;
-    if stride == 1 {
-        return Ok(x);
+impl Conv {
+    /// candle's conv2d has one stride for both axes and these layers stride only along
+    /// frequency, so the patches (im2col) are gathered here in one pass over the input, and one
+    /// matmul does the rest.
+    fn forward(&self, x: &Planes) -> candle_core::Result<Planes> {
+        let (c_in, f, t) = (x.channels, x.rows, x.cols);
+        let (fs, ts) = (self.f_stride, self.t_stride);
+        if f < 3 || t < 2 || x.data.len() != c_in * f * t {
+            candle_core::bail!("convolution input {c_in}x{f}x{t} is too small");
+        }
+        let f_out = (f - 3) / fs + 1;
+        let t_out = (t - 1) / ts + 1;
+        let n = f_out * t_out;
+        let mut patches = vec![0f32; 9 * c_in * n];
+        for (tap, rows) in patches.chunks_exact_mut(c_in * n).enumerate() {
+            let (kf, kt) = (tap / 3, tap % 3);
+            for (ci, row) in rows.chunks_exact_mut(n).enumerate() {
+                for (fo, dst) in row.chunks_exact_mut(t_out).enumerate() {
+                    let start = (ci * f + fo * fs + kf) * t;
+                    let src = &x.data[start..start + t];
+                    // Output column `to` reads input column `to · ts + kt − 1`; outside the
+                    // input is the zero padding, already in place.
+                    if ts == 1 {
+                        match kt {
+                            0 => dst[1..].copy_from_slice(&src[..t - 1]),
+                            1 => dst.copy_from_slice(src),
+                            _ => dst[..t - 1].copy_from_slice(&src[1..]),
+                        }
+                    } else {
+                        for (to, d) in dst.iter_mut().enumerate() {
+                            if let Some(&v) = (to * ts + kt).checked_sub(1).and_then(|i| src.get(i))
+                            {
+                                *d = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let patches = Tensor::from_vec(patches, (9 * c_in, n), &Device::Cpu)?;
+        let mut y = self
+            .weight
+            .matmul(&patches)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for (chunk, &b) in y.chunks_exact_mut(n).zip(&self.bias) {
+            for v in chunk {
+                let z = *v + b;
+                *v = if z < 0.0 { z * LEAKY_SLOPE } else { z };
+            }
+        }
+        Ok(Planes {
+            data: y,
+            channels: self.bias.len(),
+            rows: f_out,
+            cols: t_out,
+        })
     }
-    let mut shape = x.dims().to_vec();
-    shape[dim] = len;
-    shape.insert(dim + 1, stride);
-    x.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)
 }
 
 /// A linear layer with its weight stored transposed, `(in, out)`.
@@ -261,7 +279,7 @@ impl Network {
                 .and_then(|t| t.contiguous())
                 .and_then(|t| t.reshape((c_out, 9 * c_in)))
                 .map_err(Error::Inference)?;
-            let bias = bias.reshape((c_out, 1)).map_err(Error::Inference)?;
+            let bias = bias.to_vec1::<f32>().map_err(Error::Inference)?;
             convs.push(Conv {
                 weight,
                 bias,
@@ -335,13 +353,20 @@ impl Network {
 
     /// One window's compressed spectrogram (`[2][161][768]`) → normalised quality in (0, 1).
     pub(crate) fn forward(&self, spectrogram: Vec<f32>) -> candle_core::Result<f32> {
-        let mut x = Tensor::from_vec(spectrogram, (2, BINS, FRAMES), &Device::Cpu)?;
+        let mut x = Planes {
+            data: spectrogram,
+            channels: 2,
+            rows: BINS,
+            cols: FRAMES,
+        };
         for conv in &self.convs {
             x = conv.forward(&x)?;
         }
         // flatten(1, -2) of (N, C, F, T): feature index c · 4 + f; then (T, features).
-        let (c, f, t) = x.dims3()?;
-        let x = x.reshape((c * f, t))?.t()?.contiguous()?;
+        let (c, f, t) = (x.channels, x.rows, x.cols);
+        let x = Tensor::from_vec(x.data, (c * f, t), &Device::Cpu)?
+            .t()?
+            .contiguous()?;
         let x = x
             .broadcast_mul(&self.input_scale)?
             .broadcast_add(&self.input_shift)?;
@@ -370,8 +395,7 @@ impl Network {
 mod tests {
     use super::*;
 
-    /// The im2col convolution against candle's own conv2d where candle can express it (equal
-    /// strides), and against a direct loop for the frequency-only stride.
+    /// The im2col convolution against a direct loop, for each stride pattern the model uses.
     #[test]
     fn strided_convolution_matches_a_direct_loop() {
         let dev = Device::Cpu;
@@ -383,7 +407,6 @@ mod tests {
             .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
             .collect();
         let b: Vec<f32> = (0..c_out).map(|i| i as f32 * 0.1 - 0.2).collect();
-        let xt = Tensor::from_vec(x.clone(), (c_in, f, t), &dev).expect("x");
         let wt = Tensor::from_vec(w.clone(), (c_out, c_in, 3, 3), &dev).expect("w");
         for (fs, ts) in [(1usize, 1usize), (2, 1), (2, 2)] {
             let conv = Conv {
@@ -392,17 +415,20 @@ mod tests {
                     .and_then(|t| t.contiguous())
                     .and_then(|t| t.reshape((c_out, 9 * c_in)))
                     .expect("weight"),
-                bias: Tensor::from_vec(b.clone(), (c_out, 1), &dev).expect("b"),
+                bias: b.clone(),
                 f_stride: fs,
                 t_stride: ts,
             };
-            let got = conv.forward(&xt).expect("conv");
+            let input = Planes {
+                data: x.clone(),
+                channels: c_in,
+                rows: f,
+                cols: t,
+            };
+            let got = conv.forward(&input).expect("conv");
             let (f_out, t_out) = ((f - 3) / fs + 1, (t - 1) / ts + 1);
-            assert_eq!(got.dims(), [c_out, f_out, t_out]);
-            let got = got
-                .flatten_all()
-                .and_then(|g| g.to_vec1::<f32>())
-                .expect("vec");
+            assert_eq!((got.channels, got.rows, got.cols), (c_out, f_out, t_out));
+            let got = got.data;
             for o in 0..c_out {
                 for fo in 0..f_out {
                     for to in 0..t_out {
