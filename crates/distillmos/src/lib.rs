@@ -166,7 +166,7 @@ impl DistillMos {
         for &start in &starts {
             let window = features::normalized_window(pcm_16k, start);
             let spec = self.spectrogram.compute(&window).map_err(Error::Fft)?;
-            sum += f64::from(self.network.forward(spec).map_err(Error::Inference)?);
+            sum += f64::from(self.network.forward(&spec).map_err(Error::Inference)?);
         }
         let mean = sum / starts.len() as f64;
         Ok((1.0 + 4.0 * mean) as f32)

@@ -29,81 +29,70 @@ const EPS: f64 = 1e-5;
 const LEAKY_SLOPE: f32 = 0.1;
 
 /// A 3×3 convolution, frequency stride `f_stride`, time stride `t_stride`, padding (0, 1),
-/// followed by LeakyReLU(0.1).
+/// followed by LeakyReLU(0.1), on channel-last activations.
 #[derive(Debug)]
 struct Conv {
-    /// `(out, 9 · in)`, columns ordered (kf, kt, in) like the patch rows below.
-    weight: Tensor,
+    /// `(9 · in, out)`, rows ordered (kf, kt, in) like a patch.
+    weight_t: Tensor,
     bias: Vec<f32>,
     f_stride: usize,
     t_stride: usize,
 }
 
-/// A `(channels, rows, cols)` activation, row-major.
+/// A `(rows, cols, channels)` activation, row-major (channel-last: one patch tap is one
+/// contiguous run of channels).
 #[derive(Debug)]
 struct Planes {
     data: Vec<f32>,
-    channels: usize,
     rows: usize,
     cols: usize,
+    channels: usize,
 }
 
 impl Conv {
     /// candle's conv2d has one stride for both axes and these layers stride only along
-    /// frequency, so the patches (im2col) are gathered here in one pass over the input, and one
-    /// matmul does the rest.
+    /// frequency, so the patches (im2col, one row per output position) are gathered here and
+    /// one matmul does the rest.
     fn forward(&self, x: &Planes) -> candle_core::Result<Planes> {
-        let (c_in, f, t) = (x.channels, x.rows, x.cols);
+        let (f, t, c) = (x.rows, x.cols, x.channels);
         let (fs, ts) = (self.f_stride, self.t_stride);
-        if f < 3 || t < 2 || x.data.len() != c_in * f * t {
-            candle_core::bail!("convolution input {c_in}x{f}x{t} is too small");
+        if f < 3 || t < 2 || x.data.len() != c * f * t {
+            candle_core::bail!("convolution input {f}x{t}x{c} is too small");
         }
         let f_out = (f - 3) / fs + 1;
         let t_out = (t - 1) / ts + 1;
         let n = f_out * t_out;
-        let mut patches = vec![0f32; 9 * c_in * n];
-        for (tap, rows) in patches.chunks_exact_mut(c_in * n).enumerate() {
-            let (kf, kt) = (tap / 3, tap % 3);
-            for (ci, row) in rows.chunks_exact_mut(n).enumerate() {
-                for (fo, dst) in row.chunks_exact_mut(t_out).enumerate() {
-                    let start = (ci * f + fo * fs + kf) * t;
-                    let src = &x.data[start..start + t];
-                    // Output column `to` reads input column `to · ts + kt − 1`; outside the
-                    // input is the zero padding, already in place.
-                    if ts == 1 {
-                        match kt {
-                            0 => dst[1..].copy_from_slice(&src[..t - 1]),
-                            1 => dst.copy_from_slice(src),
-                            _ => dst[..t - 1].copy_from_slice(&src[1..]),
-                        }
-                    } else {
-                        for (to, d) in dst.iter_mut().enumerate() {
-                            if let Some(&v) = (to * ts + kt).checked_sub(1).and_then(|i| src.get(i))
-                            {
-                                *d = v;
-                            }
-                        }
-                    }
-                }
+        let k = 9 * c;
+        let mut patches = vec![0f32; n * k];
+        for (pos, row) in patches.chunks_exact_mut(k).enumerate() {
+            let (fo, to) = (pos / t_out, pos % t_out);
+            for (tap, dst) in row.chunks_exact_mut(c).enumerate() {
+                let (kf, kt) = (tap / 3, tap % 3);
+                // Input column `to · ts + kt − 1`; outside the input is the zero padding,
+                // already in place.
+                let Some(ti) = (to * ts + kt).checked_sub(1).filter(|&ti| ti < t) else {
+                    continue;
+                };
+                let start = ((fo * fs + kf) * t + ti) * c;
+                dst.copy_from_slice(&x.data[start..start + c]);
             }
         }
-        let patches = Tensor::from_vec(patches, (9 * c_in, n), &Device::Cpu)?;
-        let mut y = self
-            .weight
-            .matmul(&patches)?
+        let patches = Tensor::from_vec(patches, (n, k), &Device::Cpu)?;
+        let mut y = patches
+            .matmul(&self.weight_t)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-        for (chunk, &b) in y.chunks_exact_mut(n).zip(&self.bias) {
-            for v in chunk {
+        for row in y.chunks_exact_mut(self.bias.len()) {
+            for (v, &b) in row.iter_mut().zip(&self.bias) {
                 let z = *v + b;
                 *v = if z < 0.0 { z * LEAKY_SLOPE } else { z };
             }
         }
         Ok(Planes {
             data: y,
-            channels: self.bias.len(),
             rows: f_out,
             cols: t_out,
+            channels: self.bias.len(),
         })
     }
 }
@@ -274,14 +263,14 @@ impl Network {
             // nn.Sequential indices: conv at 2i, LeakyReLU at 2i + 1.
             let weight = w.get(&format!("cnn.cnn.{}.weight", 2 * i), &[c_out, c_in, 3, 3])?;
             let bias = w.get(&format!("cnn.cnn.{}.bias", 2 * i), &[c_out])?;
-            let weight = weight
-                .permute((0, 2, 3, 1))
+            let weight_t = weight
+                .permute((2, 3, 1, 0))
                 .and_then(|t| t.contiguous())
-                .and_then(|t| t.reshape((c_out, 9 * c_in)))
+                .and_then(|t| t.reshape((9 * c_in, c_out)))
                 .map_err(Error::Inference)?;
             let bias = bias.to_vec1::<f32>().map_err(Error::Inference)?;
             convs.push(Conv {
-                weight,
+                weight_t,
                 bias,
                 f_stride: if i >= 1 { 2 } else { 1 },
                 t_stride: if i == CHANNELS.len() - 1 { 2 } else { 1 },
@@ -352,21 +341,29 @@ impl Network {
     }
 
     /// One window's compressed spectrogram (`[2][161][768]`) → normalised quality in (0, 1).
-    pub(crate) fn forward(&self, spectrogram: Vec<f32>) -> candle_core::Result<f32> {
+    pub(crate) fn forward(&self, spectrogram: &[f32]) -> candle_core::Result<f32> {
+        // Channel-first as `_complex_compressed` gives it → channel-last for the convolutions.
+        let mut data = vec![0f32; spectrogram.len()];
+        for (ch, plane) in spectrogram.chunks_exact(BINS * FRAMES).enumerate() {
+            for (i, &v) in plane.iter().enumerate() {
+                data[i * 2 + ch] = v;
+            }
+        }
         let mut x = Planes {
-            data: spectrogram,
-            channels: 2,
+            data,
             rows: BINS,
             cols: FRAMES,
+            channels: 2,
         };
         for conv in &self.convs {
             x = conv.forward(&x)?;
         }
-        // flatten(1, -2) of (N, C, F, T): feature index c · 4 + f; then (T, features).
-        let (c, f, t) = (x.channels, x.rows, x.cols);
-        let x = Tensor::from_vec(x.data, (c * f, t), &Device::Cpu)?
-            .t()?
-            .contiguous()?;
+        // flatten(1, -2) of (N, C, F, T) makes feature c · 4 + f at each frame t: (T, C, F).
+        let (f, t, c) = (x.rows, x.cols, x.channels);
+        let x = Tensor::from_vec(x.data, (f, t, c), &Device::Cpu)?
+            .permute((1, 2, 0))?
+            .contiguous()?
+            .reshape((t, c * f))?;
         let x = x
             .broadcast_mul(&self.input_scale)?
             .broadcast_add(&self.input_shift)?;
@@ -400,9 +397,18 @@ mod tests {
     fn strided_convolution_matches_a_direct_loop() {
         let dev = Device::Cpu;
         let (c_in, c_out, f, t) = (3usize, 4usize, 11usize, 9usize);
+        // Channel-first values x[i][fi][ti], as PyTorch holds them.
         let x: Vec<f32> = (0..c_in * f * t)
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
             .collect();
+        let mut channel_last = vec![0f32; x.len()];
+        for i in 0..c_in {
+            for fi in 0..f {
+                for ti in 0..t {
+                    channel_last[(fi * t + ti) * c_in + i] = x[(i * f + fi) * t + ti];
+                }
+            }
+        }
         let w: Vec<f32> = (0..c_out * c_in * 9)
             .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
             .collect();
@@ -410,24 +416,24 @@ mod tests {
         let wt = Tensor::from_vec(w.clone(), (c_out, c_in, 3, 3), &dev).expect("w");
         for (fs, ts) in [(1usize, 1usize), (2, 1), (2, 2)] {
             let conv = Conv {
-                weight: wt
-                    .permute((0, 2, 3, 1))
+                weight_t: wt
+                    .permute((2, 3, 1, 0))
                     .and_then(|t| t.contiguous())
-                    .and_then(|t| t.reshape((c_out, 9 * c_in)))
+                    .and_then(|t| t.reshape((9 * c_in, c_out)))
                     .expect("weight"),
                 bias: b.clone(),
                 f_stride: fs,
                 t_stride: ts,
             };
             let input = Planes {
-                data: x.clone(),
-                channels: c_in,
+                data: channel_last.clone(),
                 rows: f,
                 cols: t,
+                channels: c_in,
             };
             let got = conv.forward(&input).expect("conv");
             let (f_out, t_out) = ((f - 3) / fs + 1, (t - 1) / ts + 1);
-            assert_eq!((got.channels, got.rows, got.cols), (c_out, f_out, t_out));
+            assert_eq!((got.rows, got.cols, got.channels), (f_out, t_out, c_out));
             let got = got.data;
             for o in 0..c_out {
                 for fo in 0..f_out {
@@ -447,7 +453,7 @@ mod tests {
                             }
                         }
                         let want = if acc < 0.0 { acc * 0.1 } else { acc };
-                        let g = f64::from(got[(o * f_out + fo) * t_out + to]);
+                        let g = f64::from(got[(fo * t_out + to) * c_out + o]);
                         assert!(
                             (g - want).abs() < 1e-4,
                             "stride ({fs},{ts}) at {o},{fo},{to}"
