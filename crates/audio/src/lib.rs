@@ -1,6 +1,8 @@
 //! Audio I/O for the whole workspace: how float samples become integer PCM and back, WAV files
-//! in and out, and raw 16-bit little-endian PCM. Every crate that writes or reads audio goes
-//! through here, so a clip is converted the same way wherever it is made or judged.
+//! in and out, and raw 16-bit little-endian PCM; also [`resample`], pitch-preserving
+//! [`time_stretch`] and, with the `encode` feature, mp3, Ogg Opus and FLAC (module `encode`).
+//! Every crate that writes or reads audio goes through here, so a clip is converted the same way
+//! wherever it is made or judged.
 //!
 //! # The conversion rule
 //!
@@ -32,6 +34,14 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "encode")]
+pub mod encode;
+pub mod resample;
+pub mod stretch;
+
+pub use resample::resample;
+pub use stretch::time_stretch;
+
 /// What can go wrong reading or writing audio.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +61,14 @@ pub enum AudioError {
     /// Raw 16-bit PCM with an odd number of bytes.
     #[error("raw 16-bit PCM must have an even number of bytes, got {0}")]
     OddPcmLength(usize),
+    /// A compressed encoder (feature `encode`) failed.
+    #[error("encoding {format}: {message}")]
+    Encode {
+        /// `mp3`, `opus` or `flac`.
+        format: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

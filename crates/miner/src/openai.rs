@@ -4,9 +4,16 @@
 //! Request: `{"model": "...", "input": "...", "voice": "...", "response_format": "wav",
 //! "speed": 1.0}`. `model` may be any OpenAI name (`tts-1`, …) or the engine this pool runs;
 //! naming another of our engines is an error. `voice` and `instructions` are accepted and
-//! ignored (each engine has one voice). `response_format` is `wav` (the default here; OpenAI's
-//! is `mp3`, which this server does not encode) or `pcm` (raw 16-bit little-endian mono at
-//! 24 kHz, like OpenAI's). `speed` must be 1.0 when given.
+//! ignored (each engine has one voice). `response_format` is
+//! one of OpenAI's: `mp3` (the default, as OpenAI's), `opus` (Ogg Opus), `flac`, `wav` or `pcm`
+//! (raw 16-bit little-endian mono at 24 kHz); `aac` is refused with a 400 naming those (no
+//! maintained encoder fits here). The
+//! encoders are `audiosubnet_audio`'s. `speed` (0.25 to 4.0, default 1) time-stretches the audio
+//! without changing its pitch ([`audiosubnet_audio::time_stretch`]).
+//!
+//! `GET /v1/models` lists the OpenAI model names this server answers to (`tts-1`, `tts-1-hd`,
+//! `gpt-4o-mini-tts`) and the engine; `GET /v1/audio/voices` lists the voices a request may name
+//! (`{"voices": [...]}`, as Kokoro-FastAPI answers).
 //!
 //! Errors are OpenAI-style `{"error": {"message", "type", "param", "code"}}`: 400 for bad
 //! requests, 413 for oversized bodies, 503 (with `Retry-After`) when the synthesis queue is full,
@@ -44,6 +51,21 @@ use crate::{SynthesisError, run_synthesis};
 
 /// Sample rate of `response_format: "pcm"` (OpenAI's).
 pub const PCM_SAMPLE_RATE: u32 = 24_000;
+
+/// The `response_format`s this server encodes.
+pub const RESPONSE_FORMATS: [&str; 5] = ["mp3", "opus", "flac", "wav", "pcm"];
+
+/// OpenAI's speech model names, listed by `GET /v1/models`; any of them means "the engine this
+/// server runs".
+pub const OPENAI_MODELS: [&str; 3] = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"];
+
+/// OpenAI's voice names. Engines with one voice accept each of them (and speak in their own).
+pub const OPENAI_VOICES: [&str; 11] = [
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+];
+
+// The handler for `/tts` resamples with the same function.
+pub(crate) use audiosubnet_audio::resample;
 
 /// A bearer key for the endpoint. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -140,7 +162,7 @@ impl Shared {
     }
 }
 
-/// The endpoint's routes: `POST /v1/audio/speech` and `GET /v1/models`.
+/// The endpoint's routes: `POST /v1/audio/speech`, `GET /v1/models` and `GET /v1/audio/voices`.
 pub fn openai_router(pool: Arc<SynthesisPool>, config: OpenAiConfig) -> Router {
     let limit = config.max_body_bytes;
     let slots = pool.workers() + pool.capacity();
@@ -156,6 +178,7 @@ pub fn openai_router(pool: Arc<SynthesisPool>, config: OpenAiConfig) -> Router {
     Router::new()
         .route("/v1/audio/speech", post(speech))
         .route("/v1/models", get(models))
+        .route("/v1/audio/voices", get(voices))
         // Checked before the body is read.
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -309,40 +332,58 @@ struct SpeechRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
+    Mp3,
+    Opus,
+    Flac,
     Wav,
     Pcm,
 }
 
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Mp3 => "audio/mpeg",
+            // RFC 7845's media type for Ogg Opus.
+            Format::Opus => "audio/ogg",
+            Format::Flac => "audio/flac",
+            Format::Wav => "audio/wav",
+            Format::Pcm => "audio/pcm",
+        }
+    }
+}
+
 fn parse_format(format: Option<&str>) -> Result<Format, ApiError> {
+    let supported = RESPONSE_FORMATS.join(", ");
     match format.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("wav") => Ok(Format::Wav),
+        // OpenAI's default.
+        None | Some("mp3") => Ok(Format::Mp3),
+        Some("opus") => Ok(Format::Opus),
+        Some("flac") => Ok(Format::Flac),
+        Some("wav") => Ok(Format::Wav),
         Some("pcm") => Ok(Format::Pcm),
-        Some(f @ ("mp3" | "opus" | "aac" | "flac")) => Err(ApiError::invalid(
+        Some(f @ "aac") => Err(ApiError::invalid(
             Some("response_format"),
-            format!("response_format `{f}` is not supported by this server; use `wav` or `pcm`"),
+            format!(
+                "response_format `{f}` is not supported by this server; use one of {supported}"
+            ),
         )),
         Some(f) => Err(ApiError::invalid(
             Some("response_format"),
-            format!("unknown response_format `{f}`; use `wav` or `pcm`"),
+            format!("unknown response_format `{f}`; use one of {supported}"),
         )),
     }
 }
 
-fn check_speed(speed: Option<f64>) -> Result<(), ApiError> {
-    let Some(speed) = speed else { return Ok(()) };
-    if !(0.25..=4.0).contains(&speed) {
+/// The tempo factor to apply: `speed` when given (1.0 otherwise), in OpenAI's range.
+fn check_speed(speed: Option<f64>) -> Result<f64, ApiError> {
+    let Some(speed) = speed else { return Ok(1.0) };
+    if !audiosubnet_audio::stretch::SPEED_RANGE.contains(&speed) {
         return Err(ApiError::invalid(
             Some("speed"),
             format!("speed {speed} is out of range; it must be between 0.25 and 4.0"),
         ));
     }
-    if (speed - 1.0).abs() > 1e-6 {
-        return Err(ApiError::invalid(
-            Some("speed"),
-            format!("speed {speed} is not supported by this server; only 1.0 is"),
-        ));
-    }
-    Ok(())
+    Ok(speed)
 }
 
 /// Our own engine names (and aliases) that differ from the one this pool runs are refused; any
@@ -415,7 +456,7 @@ async fn answer(
     })?;
     let request = parse_request(&body)?;
     let format = parse_format(request.response_format.as_deref())?;
-    check_speed(request.speed)?;
+    let speed = check_speed(request.speed)?;
     check_model(request.model.as_deref(), shared.pool.engine_name())?;
     if let Some(s) = request.stream_format.as_deref().filter(|s| *s != "audio") {
         return Err(ApiError::invalid(
@@ -467,40 +508,60 @@ async fn answer(
         }
     })?;
     let engine = shared.pool.engine_name().to_owned();
-    let (content_type, bytes) = encode(&speech, format)
-        .map_err(|m| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, "encoding_failed", m))?;
+    // Stretching and encoding take milliseconds per second of audio: off the async threads.
+    let bytes = tokio::task::spawn_blocking(move || encode(&speech, format, speed))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|m| {
+            tracing::warn!(error = %m, ?format, "openai speech: encoding failed");
+            ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, "encoding_failed", m)
+        })?;
     let mut response = (StatusCode::OK, bytes).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     if let Ok(v) = HeaderValue::from_str(&engine) {
         headers.insert("x-audiosubnet-engine", v);
     }
     Ok(response)
 }
 
-fn encode(speech: &Speech, format: Format) -> Result<(&'static str, Vec<u8>), String> {
-    match format {
-        Format::Wav => speech
-            .to_wav_bytes()
-            .map(|b| ("audio/wav", b))
-            .map_err(|e| e.to_string()),
-        Format::Pcm => {
-            let samples = resample(&speech.samples, speech.sample_rate, PCM_SAMPLE_RATE);
-            Ok(("audio/pcm", audiosubnet_audio::encode_pcm16le(&samples)))
-        }
-    }
+/// `speech` at `speed` (time-stretched, same pitch) in `format`.
+fn encode(speech: &Speech, format: Format, speed: f64) -> Result<Vec<u8>, String> {
+    use audiosubnet_audio::encode;
+    let rate = speech.sample_rate;
+    let samples = audiosubnet_audio::time_stretch(&speech.samples, rate, speed);
+    let encoded = match format {
+        Format::Mp3 => encode::encode_mp3(&samples, rate),
+        Format::Opus => encode::encode_ogg_opus(&samples, rate),
+        Format::Flac => encode::encode_flac(&samples, rate),
+        Format::Wav => audiosubnet_audio::encode_wav16(&samples, rate),
+        Format::Pcm => Ok(audiosubnet_audio::encode_pcm16le(&resample(
+            &samples,
+            rate,
+            PCM_SAMPLE_RATE,
+        ))),
+    };
+    encoded.map_err(|e| e.to_string())
 }
 
+/// OpenAI's list shape: the OpenAI names, then the engine itself.
 async fn models(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(json!({
-        "object": "list",
-        "data": [{
-            "id": shared.pool.engine_name(),
-            "object": "model",
-            "created": 0,
-            "owned_by": "audiosubnet",
-        }],
-    }))
+    let data: Vec<_> = OPENAI_MODELS
+        .iter()
+        .copied()
+        .chain([shared.pool.engine_name()])
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "audiosubnet"}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+/// The voices a request may name, as Kokoro-FastAPI lists them: `{"voices": [...]}`.
+async fn voices() -> Json<serde_json::Value> {
+    Json(json!({"voices": OPENAI_VOICES}))
 }
 
 async fn not_found() -> ApiError {
@@ -509,125 +570,47 @@ async fn not_found() -> ApiError {
         kind: "invalid_request_error",
         code: Some("not_found"),
         param: None,
-        message: "no such route; this server answers POST /v1/audio/speech and GET /v1/models"
+        message: "no such route; this server answers POST /v1/audio/speech, GET /v1/models and \
+                  GET /v1/audio/voices"
             .to_owned(),
     }
-}
-
-/// Band-limited resampling (windowed sinc, polyphase) from `from` Hz to `to` Hz.
-pub(crate) fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if from == to || from == 0 || to == 0 || samples.is_empty() {
-        return samples.to_vec();
-    }
-    fn gcd(a: u64, b: u64) -> u64 {
-        if b == 0 { a } else { gcd(b, a % b) }
-    }
-    let g = gcd(u64::from(from), u64::from(to));
-    // Output sample j sits at input position j * m / l.
-    let (l, m) = (u64::from(to) / g, u64::from(from) / g);
-    // Low-pass at the lower Nyquist, with a little headroom.
-    let cutoff = (f64::from(to) / f64::from(from)).min(1.0) * 0.95;
-    const ZERO_CROSSINGS: f64 = 16.0;
-    let half_width = ZERO_CROSSINGS / cutoff;
-    let k = half_width.ceil() as i64;
-    let taps = (2 * k) as usize;
-    // One filter per fractional phase p / l; taps cover input offsets -k+1 ..= k.
-    let table: Vec<f32> = (0..l)
-        .flat_map(|p| {
-            let frac = p as f64 / l as f64;
-            (0..taps).map(move |t| {
-                let x = (t as i64 - k + 1) as f64 - frac;
-                if x.abs() >= half_width {
-                    return 0.0;
-                }
-                let arg = std::f64::consts::PI * cutoff * x;
-                let sinc = if arg.abs() < 1e-12 {
-                    1.0
-                } else {
-                    arg.sin() / arg
-                };
-                let window = 0.5 + 0.5 * (std::f64::consts::PI * x / half_width).cos();
-                (cutoff * sinc * window) as f32
-            })
-        })
-        .collect();
-    let out_len = (samples.len() as u64 * l).div_ceil(m) as usize;
-    let n_in = samples.len() as i64;
-    (0..out_len as u64)
-        .map(|j| {
-            let pos = j * m;
-            let n = (pos / l) as i64;
-            let phase = (pos % l) as usize;
-            let filter = &table[phase * taps..(phase + 1) * taps];
-            let first = n - k + 1;
-            let lo = (-first).max(0) as usize;
-            let hi = (n_in - first).clamp(0, taps as i64) as usize;
-            let mut acc = 0.0f32;
-            for t in lo..hi {
-                acc += samples[(first + t as i64) as usize] * filter[t];
-            }
-            acc
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tone(freq: f32, rate: u32, secs: f32) -> Vec<f32> {
-        let n = (rate as f32 * secs) as usize;
-        (0..n)
-            .map(|i| 0.5 * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin())
-            .collect()
-    }
-
-    fn rms(s: &[f32]) -> f32 {
-        (s.iter().map(|x| x * x).sum::<f32>() / s.len() as f32).sqrt()
-    }
-
-    #[test]
-    fn resampling_keeps_tones_and_drops_what_cannot_be_represented() {
-        for from in [16_000, 22_050, 32_000] {
-            let input = tone(440.0, from, 1.0);
-            let out = resample(&input, from, PCM_SAMPLE_RATE);
-            assert!(
-                (out.len() as i64 - PCM_SAMPLE_RATE as i64).abs() <= 1,
-                "{from}: {} samples",
-                out.len()
-            );
-            // Away from the edges the 440 Hz tone is intact.
-            let mid = &out[2_000..out.len() - 2_000];
-            let expected = tone(440.0, PCM_SAMPLE_RATE, 1.0);
-            let max_err = mid
-                .iter()
-                .zip(&expected[2_000..])
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            assert!(max_err < 0.01, "{from}: max error {max_err}");
-        }
-        // 14 kHz fits at 32 kHz but not at 24 kHz: it is filtered out, not aliased to 10 kHz.
-        let high = resample(&tone(14_000.0, 32_000, 0.5), 32_000, PCM_SAMPLE_RATE);
-        assert!(rms(&high[1_000..high.len() - 1_000]) < 0.01);
-        assert_eq!(resample(&[0.1, 0.2], 24_000, 24_000), vec![0.1, 0.2]);
-        assert!(resample(&[], 22_050, 24_000).is_empty());
-    }
-
     #[test]
     fn request_validation() {
-        assert_eq!(parse_format(None).unwrap(), Format::Wav);
+        assert_eq!(parse_format(None).unwrap(), Format::Mp3);
         assert_eq!(parse_format(Some("PCM")).unwrap(), Format::Pcm);
-        let e = parse_format(Some("mp3")).unwrap_err();
+        for (name, format) in RESPONSE_FORMATS.iter().zip([
+            Format::Mp3,
+            Format::Opus,
+            Format::Flac,
+            Format::Wav,
+            Format::Pcm,
+        ]) {
+            assert_eq!(parse_format(Some(name)).unwrap(), format);
+        }
+        let e = parse_format(Some("aac")).unwrap_err();
         assert!(e.message.contains("not supported"), "{}", e.message);
+        assert!(
+            e.message.contains("mp3, opus, flac, wav, pcm"),
+            "{}",
+            e.message
+        );
         assert!(
             parse_format(Some("ogg"))
                 .unwrap_err()
                 .message
                 .contains("unknown")
         );
-        assert!(check_speed(None).is_ok());
-        assert!(check_speed(Some(1.0)).is_ok());
-        assert!(check_speed(Some(1.5)).is_err());
+        assert_eq!(check_speed(None).unwrap(), 1.0);
+        assert_eq!(check_speed(Some(1.5)).unwrap(), 1.5);
+        assert_eq!(check_speed(Some(0.25)).unwrap(), 0.25);
+        assert_eq!(check_speed(Some(4.0)).unwrap(), 4.0);
+        assert!(check_speed(Some(4.01)).is_err());
         assert!(check_speed(Some(0.0)).is_err());
         assert!(check_speed(Some(f64::NAN)).is_err());
         assert!(check_model(Some("tts-1"), "piper").is_ok());

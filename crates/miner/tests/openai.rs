@@ -73,9 +73,9 @@ async fn bad_requests_get_openai_errors() {
         ("not json at all", 400, "not valid JSON"),
         ("", 400, "not valid JSON"),
         (
-            r#"{"input":"hi","response_format":"mp3"}"#,
+            r#"{"input":"hi","response_format":"aac"}"#,
             400,
-            "`mp3` is not supported",
+            "`aac` is not supported by this server; use one of mp3, opus, flac, wav, pcm",
         ),
         (
             r#"{"input":"hi","response_format":"ogg"}"#,
@@ -83,7 +83,8 @@ async fn bad_requests_get_openai_errors() {
             "unknown response_format `ogg`",
         ),
         (r#"{"input":"hi","speed":9.0}"#, 400, "between 0.25 and 4.0"),
-        (r#"{"input":"hi","speed":0.5}"#, 400, "only 1.0"),
+        (r#"{"input":"hi","speed":0.1}"#, 400, "between 0.25 and 4.0"),
+        (r#"{"input":"hi","speed":"fast"}"#, 400, "invalid request"),
         (
             r#"{"input":"hi","model":"flite"}"#,
             400,
@@ -123,16 +124,118 @@ async fn bad_requests_get_openai_errors() {
     assert!(reply.error_message().contains("/v1/audio/speech"));
     let reply = http(addr, "GET", "/v1/audio/speech", b"").await;
     assert_eq!(reply.status, 405);
-    let reply = http(addr, "GET", "/v1/models", b"").await;
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.json()["data"][0]["id"], "tone");
-
     // The server is still fine after all that.
-    let reply = post(addr, r#"{"model":"tts-1","input":"hello","voice":"alloy"}"#).await;
+    let reply = post(
+        addr,
+        r#"{"model":"tts-1","input":"hello","voice":"alloy","response_format":"wav"}"#,
+    )
+    .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("content-type"), Some("audio/wav"));
     let (rate, samples) = decode_wav(&reply.body);
     assert_eq!((rate, samples.len()), (16_000, 5 * 800));
+}
+
+#[tokio::test]
+async fn listings_have_openai_shapes() {
+    let addr = start(tone_pool(Duration::ZERO, 4), OpenAiConfig::default()).await;
+    let reply = http(addr, "GET", "/v1/models", b"").await;
+    assert_eq!(reply.status, 200);
+    let models = reply.json();
+    assert_eq!(models["object"], "list");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .expect("a data array")
+        .iter()
+        .map(|m| {
+            assert_eq!(m["object"], "model");
+            m["id"].as_str().expect("an id")
+        })
+        .collect();
+    assert_eq!(ids, ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "tone"]);
+    let reply = http(addr, "GET", "/v1/audio/voices", b"").await;
+    assert_eq!(reply.status, 200);
+    let voices = reply.json();
+    let voices = voices["voices"].as_array().expect("a voices array");
+    assert!(voices.iter().any(|v| v == "alloy"), "{voices:?}");
+}
+
+/// Every format with the right content type and magic, mp3 by default, and `speed` changing the
+/// length (the tone engine speaks 800 samples at 16 kHz per character).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_and_speed() {
+    let addr = start(tone_pool(Duration::ZERO, 4), OpenAiConfig::default()).await;
+    let request = |extra: serde_json::Value| {
+        let mut body = serde_json::json!({"model": "tts-1", "input": "one two three four five",
+            "voice": "alloy"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body.to_string()
+    };
+    let reply = post(addr, &request(serde_json::json!({}))).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.header("content-type"), Some("audio/mpeg"));
+    assert_eq!(
+        (reply.body[0], reply.body[1] & 0xE0),
+        (0xFF, 0xE0),
+        "mp3 frame sync"
+    );
+    for (format, content_type, magic) in [
+        ("mp3", "audio/mpeg", &[0xFFu8][..]),
+        ("opus", "audio/ogg", b"OggS"),
+        ("flac", "audio/flac", b"fLaC"),
+        ("wav", "audio/wav", b"RIFF"),
+    ] {
+        let reply = post(
+            addr,
+            &request(serde_json::json!({"response_format": format})),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{format}: {reply:?}");
+        assert_eq!(reply.header("content-type"), Some(content_type), "{format}");
+        assert!(
+            reply.body.starts_with(magic),
+            "{format}: {:?}",
+            &reply.body[..8]
+        );
+    }
+    let opus = post(
+        addr,
+        &request(serde_json::json!({"response_format": "opus"})),
+    )
+    .await;
+    assert_eq!(&opus.body[28..36], b"OpusHead");
+
+    for (speed, samples) in [(1.0, 18_400), (2.0, 9_200), (0.5, 36_800), (1.5, 12_267)] {
+        let reply = post(
+            addr,
+            &request(serde_json::json!({"response_format": "wav", "speed": speed})),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{speed}: {reply:?}");
+        let (rate, audio) = decode_wav(&reply.body);
+        assert_eq!((rate, audio.len()), (16_000, samples), "speed {speed}");
+        // Same level: stretched, not faded or doubled.
+        assert!(
+            (rms(&audio) - 0.354).abs() < 0.05,
+            "{speed}: rms {}",
+            rms(&audio)
+        );
+        let reply = post(
+            addr,
+            &request(serde_json::json!({"response_format": "pcm", "speed": speed})),
+        )
+        .await;
+        assert_eq!(reply.header("content-type"), Some("audio/pcm"));
+        // 24 kHz, 16-bit.
+        let expected = samples * 3 / 2;
+        assert!(
+            (reply.body.len() as i64 / 2 - expected as i64).abs() <= 1,
+            "pcm at speed {speed}: {} bytes",
+            reply.body.len()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +295,7 @@ async fn slow_synthesis_times_out_with_504() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs libespeak-ng; run scripts/test"]
-async fn espeak_answers_wav_and_pcm() {
+async fn espeak_answers_wav_mp3_and_pcm() {
     let pool = common::espeak_pool(4);
     let addr = start(pool, OpenAiConfig::default()).await;
     let text = "The quick brown fox jumps over the lazy dog. It was not amused.";
@@ -218,14 +321,14 @@ async fn espeak_answers_wav_and_pcm() {
     assert!((1.5..10.0).contains(&secs), "{secs} s for 13 words");
     assert!(rms(&samples) > 0.02, "too quiet: {}", rms(&samples));
 
-    // Default format is WAV; the model may name the engine.
+    // Default format is mp3, as OpenAI's; the model may name the engine.
     let reply = post(
         addr,
         &serde_json::json!({"model": "espeak", "input": text}).to_string(),
     )
     .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("content-type"), Some("audio/wav"));
+    assert_eq!(reply.header("content-type"), Some("audio/mpeg"));
 
     // Raw PCM: 16-bit little-endian at 24 kHz, the same length of audio.
     let reply = post(
