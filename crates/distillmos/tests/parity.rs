@@ -119,7 +119,7 @@ impl SplitMix {
 /// 10^(-5/10) and 10^(-15/10): noise power over speech power at 5 and 15 dB SNR (constants,
 /// so no libm rounding enters the clips).
 const SNR_5DB: f64 = 0.316_227_766_016_837_94;
-const SNR_15DB: f64 = 0.031_622_776_601_683_794;
+const SNR_15DB: f64 = 0.031_622_776_601_683_79;
 
 /// `speech` plus seeded white noise with `ratio` times the speech's power.
 fn add_noise(speech: &[i16], ratio: f64, seed: u64) -> Vec<i16> {
