@@ -67,7 +67,7 @@ pub fn encode_mp3(samples: &[f32], sample_rate: u32) -> Result<Vec<u8>, AudioErr
 /// Mono `samples` at `sample_rate` as an Ogg Opus file (RFC 7845): an `OpusHead` page, an
 /// `OpusTags` page, then 20 ms packets, granule positions in 48 kHz samples counting the
 /// pre-skip, and the last page's granule trimmed to the real length. Rates libopus does not take
-/// are resampled up to the next one it does ([`resample`]).
+/// are resampled up to the next one it does ([`resample()`]).
 pub fn encode_ogg_opus(samples: &[f32], sample_rate: u32) -> Result<Vec<u8>, AudioError> {
     let err = failed("opus");
     let rate = OPUS_RATES

@@ -1,5 +1,5 @@
 //! Audio I/O for the whole workspace: how float samples become integer PCM and back, WAV files
-//! in and out, and raw 16-bit little-endian PCM; also [`resample`], pitch-preserving
+//! in and out, and raw 16-bit little-endian PCM; also [`resample()`], pitch-preserving
 //! [`time_stretch`] and, with the `encode` feature, mp3, Ogg Opus and FLAC (module `encode`).
 //! Every crate that writes or reads audio goes through here, so a clip is converted the same way
 //! wherever it is made or judged.
