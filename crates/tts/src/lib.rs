@@ -1,7 +1,7 @@
 //! Speech synthesis for the miner: the [`SpeechEngine`] interface, the engines, text
 //! normalisation ([`text`]) and the bounded [`SynthesisPool`] of resident engine threads.
 //!
-//! The engines ([`ENGINE_NAMES`]): Piper VITS through ONNX Runtime; the Hugging Face models in
+//! The engines ([`ENGINE_NAMES`]): Kokoro-82M and Piper VITS through ONNX Runtime; the Hugging Face models in
 //! candle (SpeechT5, MMS-TTS, Bark and Bark small, and any VITS checkpoint); Festival and flite as
 //! processes; espeak-ng through its C library.
 //!
@@ -13,6 +13,7 @@ mod bark;
 mod classic;
 mod espeak;
 mod espeak_ffi;
+pub mod kokoro;
 mod mms;
 mod piper;
 mod pool;
@@ -25,6 +26,7 @@ use std::time::Duration;
 pub use bark::{BarkEngine, SUNO_BARK, SUNO_BARK_SMALL};
 pub use classic::{FestivalEngine, FliteEngine};
 pub use espeak::EspeakEngine;
+pub use kokoro::{KOKORO_DEFAULT_VOICE, KOKORO_SPEED_RANGE, KOKORO_VOICES, KokoroEngine};
 pub use mms::{MMS_TTS_ENG, MmsEngine};
 pub use piper::{PiperEngine, PiperScales};
 pub use pool::{Overloaded, PoolConfig, SynthesisPool};
@@ -90,6 +92,34 @@ pub trait SpeechEngine: Send {
     fn sample_rate(&self) -> u32;
     /// Synthesises `text` (raw prompt text; normalised and split here).
     fn synthesize(&mut self, text: &str) -> Result<Speech, TtsError>;
+    /// The voices a request may choose from ([`SpeechEngine::synthesize_voice`]); empty for
+    /// engines with one voice.
+    fn voices(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Synthesises `text` in `voice` (`None`: the engine's configured voice). Engines with one
+    /// voice ignore the choice; the others refuse an unknown voice with
+    /// [`TtsError::UnknownVoice`].
+    fn synthesize_voice(&mut self, text: &str, voice: Option<&str>) -> Result<Speech, TtsError> {
+        let _ = voice;
+        self.synthesize(text)
+    }
+}
+
+/// The voice to ask engine `engine` for, given a request's `voice` (an OpenAI name such as
+/// `alloy`, or the engine's own voice name): `Ok(None)` for engines with one voice (the request's
+/// choice is ignored), [`TtsError::UnknownVoice`] for a name the engine cannot speak with.
+pub fn request_voice(engine: &str, voice: Option<&str>) -> Result<Option<String>, TtsError> {
+    match (engine, voice) {
+        ("kokoro", Some(v)) => kokoro::resolve_voice(v)
+            .map(|v| Some(v.to_owned()))
+            .ok_or_else(|| TtsError::UnknownVoice {
+                engine: engine.to_owned(),
+                voice: v.to_owned(),
+                valid: KOKORO_VOICES.iter().map(|v| (*v).to_owned()).collect(),
+            }),
+        _ => Ok(None),
+    }
 }
 
 /// Errors of synthesis and engine loading.
@@ -130,6 +160,16 @@ pub enum TtsError {
         device: Device,
         /// Why, and what fixes it.
         reason: String,
+    },
+    /// The engine has no voice of this name.
+    #[error("{engine} has no voice `{voice}`; use one of {}", valid.join(", "))]
+    UnknownVoice {
+        /// Engine name.
+        engine: String,
+        /// The voice asked for.
+        voice: String,
+        /// The voices it has.
+        valid: Vec<String>,
     },
     /// A model file is missing or corrupt.
     #[error(transparent)]
@@ -244,6 +284,11 @@ pub struct EngineOptions {
     /// The voice (`--model.speaker`): SpeechT5's x-vector file (default: the zero vector), or a
     /// Bark preset (`.npz` file or a name such as `v2/en_speaker_6`; default: Bark's choice).
     pub speaker_path: Option<PathBuf>,
+    /// Kokoro's voice (`--model.voice`): one of [`KOKORO_VOICES`] or an OpenAI voice name;
+    /// default [`KOKORO_DEFAULT_VOICE`].
+    pub voice: Option<String>,
+    /// Kokoro's speaking rate (`--model.speed`, 1.0 normal, within [`KOKORO_SPEED_RANGE`]).
+    pub speed: f32,
 }
 
 impl Default for EngineOptions {
@@ -260,6 +305,8 @@ impl Default for EngineOptions {
             model_revision: None,
             vocoder_path: None,
             speaker_path: None,
+            voice: None,
+            speed: 1.0,
         }
     }
 }
@@ -275,6 +322,7 @@ impl EngineOptions {
 
 /// Engine names accepted by [`load_engine`] (aliases not included).
 pub const ENGINE_NAMES: &[&str] = &[
+    "kokoro",
     "piper",
     "festival",
     "flite",
@@ -285,6 +333,69 @@ pub const ENGINE_NAMES: &[&str] = &[
     "suno/bark-small",
     "vits",
 ];
+
+/// Where an engine's files come from (what `audiosubnet models list` checks).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum EngineFiles {
+    /// Models of the store (`audiosubnet models fetch NAME…`).
+    Store(&'static [&'static str]),
+    /// Hugging Face checkpoints, from the hub cache or `--model.path`.
+    Hub(&'static [&'static audiosubnet_models::hub::HubModel]),
+    /// A program of a Debian package, found on `PATH`.
+    Program {
+        /// The program.
+        program: &'static str,
+        /// The Debian package(s) that install it.
+        packages: &'static str,
+    },
+    /// libespeak-ng and its data (Debian `libespeak-ng1`, `espeak-ng-data`).
+    EspeakLibrary,
+    /// A checkpoint directory given with `--model.path`.
+    ModelPath,
+}
+
+/// The files engine `name` (one of [`ENGINE_NAMES`]) needs; `None` for other names.
+pub fn engine_files(name: &str) -> Option<EngineFiles> {
+    // Statics: the checkpoints hold `Cow`s, which constant promotion does not take.
+    static SPEECHT5: [&audiosubnet_models::hub::HubModel; 2] = [&SPEECHT5_TTS, &SPEECHT5_HIFIGAN];
+    static MMS: [&audiosubnet_models::hub::HubModel; 1] = [&MMS_TTS_ENG];
+    static BARK: [&audiosubnet_models::hub::HubModel; 1] = [&SUNO_BARK];
+    static BARK_SMALL: [&audiosubnet_models::hub::HubModel; 1] = [&SUNO_BARK_SMALL];
+    Some(match name {
+        "kokoro" => EngineFiles::Store(&["kokoro", "onnxruntime"]),
+        "piper" => EngineFiles::Store(&["piper-joe", "onnxruntime"]),
+        "festival" => EngineFiles::Program {
+            program: "festival",
+            packages: "festival, festvox-us-slt-hts",
+        },
+        "flite" => EngineFiles::Program {
+            program: "flite",
+            packages: "flite",
+        },
+        "espeak" => EngineFiles::EspeakLibrary,
+        "microsoft/speecht5_tts" => EngineFiles::Hub(&SPEECHT5),
+        "facebook/mms-tts-eng" => EngineFiles::Hub(&MMS),
+        "suno/bark" => EngineFiles::Hub(&BARK),
+        "suno/bark-small" => EngineFiles::Hub(&BARK_SMALL),
+        "vits" => EngineFiles::ModelPath,
+        _ => return None,
+    })
+}
+
+/// The voices engine `name` can be asked for by name (`--model.voice`, the OpenAI `voice`);
+/// empty for engines with one voice.
+pub fn engine_voices(name: &str) -> &'static [&'static str] {
+    match name {
+        "kokoro" => KOKORO_VOICES,
+        _ => &[],
+    }
+}
+
+/// Whether libespeak-ng loads and initialises (espeak-ng, and the phonemes of Piper and Kokoro).
+pub fn espeak_available() -> Result<(), TtsError> {
+    espeak_ffi::sample_rate().map(|_| ())
+}
 
 /// Loads the engine `name`: one of [`ENGINE_NAMES`], an alias (`en_US-joe-medium`, `espeak-ng`,
 /// `bark`, `bark-small`, `speecht5`, `mms-tts-eng`), or `silence` (a demo of a useless miner).
@@ -301,6 +412,7 @@ pub fn load_engine(name: &str, opts: &EngineOptions) -> Result<Box<dyn SpeechEng
         }
     };
     match name {
+        "kokoro" => Ok(Box::new(KokoroEngine::load(opts)?)),
         "piper" | "en_US-joe-medium" => Ok(Box::new(PiperEngine::load(opts)?)),
         "festival" => {
             cpu_only(name)?;

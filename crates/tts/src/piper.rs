@@ -85,7 +85,7 @@ fn synth_err(message: impl std::fmt::Display) -> TtsError {
 
 /// The ONNX Runtime library to load: options, then `AUDIOSUBNET_ORT_LIB`, `ORT_DYLIB_PATH`, then
 /// the verified `onnxruntime` model (`onnxruntime-gpu` for [`Device::Cuda`]).
-fn ort_library(opts: &EngineOptions) -> Result<PathBuf, TtsError> {
+pub(crate) fn ort_library(opts: &EngineOptions) -> Result<PathBuf, TtsError> {
     if let Some(p) = &opts.ort_library {
         return Ok(p.clone());
     }
@@ -102,11 +102,46 @@ fn ort_library(opts: &EngineOptions) -> Result<PathBuf, TtsError> {
     Ok(paths.file("libonnxruntime.so.1.31.1"))
 }
 
-fn environment(lib: &Path) -> Result<ort::environment::Environment, TtsError> {
-    audiosubnet_onnx::environment(lib).map_err(|e| TtsError::EngineUnavailable {
-        engine: ENGINE.to_owned(),
+/// An ONNX Runtime session for `model` in the process-wide environment, on `opts.device` with
+/// `opts.intra_threads`; shared by the ONNX engines (Piper, Kokoro).
+pub(crate) fn new_session(
+    engine: &str,
+    model: &Path,
+    ort_lib: &Path,
+    opts: &EngineOptions,
+) -> Result<Session, TtsError> {
+    let failed = |message: String| TtsError::Synthesis {
+        engine: engine.to_owned(),
+        message,
+    };
+    let env = audiosubnet_onnx::environment(ort_lib).map_err(|e| TtsError::EngineUnavailable {
+        engine: engine.to_owned(),
         reason: e.to_string(),
-    })
+    })?;
+    let mut builder = Session::builder(&env).map_err(|e| failed(e.to_string()))?;
+    if opts.intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(opts.intra_threads)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    if opts.device == Device::Cuda {
+        builder = builder
+            .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+            .map_err(|e| TtsError::DeviceUnavailable {
+                engine: engine.to_owned(),
+                device: Device::Cuda,
+                reason: format!(
+                    "{}. The CUDA provider needs the GPU build of ONNX Runtime 1.31 \
+                     (`audiosubnet models fetch onnxruntime-gpu`, loaded before any CPU build \
+                     in this process) and the CUDA 13 (libcudart, libcublas, libcublasLt \
+                     .so.13, libcurand .so.10) and cuDNN 9 libraries on LD_LIBRARY_PATH",
+                    e.to_string().trim_end_matches(['.', '\n', ' '])
+                ),
+            })?;
+    }
+    builder
+        .commit_from_file(model)
+        .map_err(|e| failed(format!("loading {}: {e}", model.display())))
 }
 
 impl PiperEngine {
@@ -155,32 +190,8 @@ impl PiperEngine {
         // The phonemizer must work before we spend a second loading the model.
         espeak_ffi::phonemize("ok", &cfg.espeak.voice)?;
 
-        let env = environment(ort_lib)?;
         let started = std::time::Instant::now();
-        let mut builder = Session::builder(&env).map_err(synth_err)?;
-        if opts.intra_threads > 0 {
-            builder = builder
-                .with_intra_threads(opts.intra_threads)
-                .map_err(|e| synth_err(e.to_string()))?;
-        }
-        if opts.device == Device::Cuda {
-            builder = builder
-                .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
-                .map_err(|e| TtsError::DeviceUnavailable {
-                    engine: ENGINE.to_owned(),
-                    device: Device::Cuda,
-                    reason: format!(
-                        "{}. The CUDA provider needs the GPU build of ONNX Runtime 1.31 \
-                         (`audiosubnet models fetch onnxruntime-gpu`, loaded before any CPU build \
-                         in this process) and the CUDA 13 (libcudart, libcublas, libcublasLt \
-                         .so.13, libcurand .so.10) and cuDNN 9 libraries on LD_LIBRARY_PATH",
-                        e.to_string().trim_end_matches(['.', '\n', ' '])
-                    ),
-                })?;
-        }
-        let session = builder
-            .commit_from_file(model)
-            .map_err(|e| synth_err(format!("loading {}: {e}", model.display())))?;
+        let session = new_session(ENGINE, model, ort_lib, opts)?;
         tracing::info!(
             model = %model.display(),
             device = %opts.device,

@@ -49,6 +49,8 @@ type Reply = oneshot::Sender<Result<Speech, TtsError>>;
 
 struct Job {
     text: String,
+    /// The request's voice, for engines with several ([`SpeechEngine::synthesize_voice`]).
+    voice: Option<String>,
     reply: Reply,
     span: tracing::Span,
     enqueued: Instant,
@@ -174,6 +176,16 @@ impl SynthesisPool {
         &self,
         text: String,
     ) -> Result<oneshot::Receiver<Result<Speech, TtsError>>, Overloaded> {
+        self.try_submit_voice(text, None)
+    }
+
+    /// Like [`SynthesisPool::try_submit`], in `voice` (see [`crate::request_voice`]; engines
+    /// with one voice ignore it).
+    pub fn try_submit_voice(
+        &self,
+        text: String,
+        voice: Option<String>,
+    ) -> Result<oneshot::Receiver<Result<Speech, TtsError>>, Overloaded> {
         let overloaded = Overloaded {
             capacity: self.capacity,
         };
@@ -187,6 +199,7 @@ impl SynthesisPool {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             text,
+            voice,
             reply,
             span: tracing::Span::current(),
             enqueued: Instant::now(),
@@ -283,13 +296,15 @@ fn worker_loop(engine: &mut dyn SpeechEngine, rx: &Receiver<Job>) {
         let _entered = span.enter();
         let waited = job.enqueued.elapsed();
         let started = Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.synthesize(&job.text)))
-            .unwrap_or_else(|_| {
-                Err(TtsError::Synthesis {
-                    engine: label.clone(),
-                    message: "the engine panicked".to_owned(),
-                })
-            });
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            engine.synthesize_voice(&job.text, job.voice.as_deref())
+        }))
+        .unwrap_or_else(|_| {
+            Err(TtsError::Synthesis {
+                engine: label.clone(),
+                message: "the engine panicked".to_owned(),
+            })
+        });
         let secs = started.elapsed().as_secs_f64();
         match &result {
             Ok(speech) => {
