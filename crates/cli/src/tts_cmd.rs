@@ -14,8 +14,9 @@ use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool, load_eng
 /// Synthesise one text to a 16-bit PCM WAV file, or serve an OpenAI-compatible speech endpoint.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TtsArgs {
-    /// Engine: piper (alias en_US-joe-medium), festival, flite, espeak, microsoft/speecht5_tts,
-    /// facebook/mms-tts-eng, suno/bark, suno/bark-small, vits (with --model.path).
+    /// Engine: kokoro (with --model.voice, --model.speed), piper (alias en_US-joe-medium),
+    /// festival, flite, espeak, microsoft/speecht5_tts, facebook/mms-tts-eng, suno/bark,
+    /// suno/bark-small, vits (with --model.path).
     #[arg(long, default_value = "piper")]
     model: String,
     #[command(flatten)]

@@ -228,17 +228,27 @@ pub(crate) async fn run_synthesis(
     pool: &SynthesisPool,
     text: String,
 ) -> Result<Speech, SynthesisError> {
+    run_synthesis_voice(pool, text, None).await
+}
+
+/// [`run_synthesis`] in `voice` (already resolved with [`audiosubnet_tts::request_voice`]).
+pub(crate) async fn run_synthesis_voice(
+    pool: &SynthesisPool,
+    text: String,
+    voice: Option<String>,
+) -> Result<Speech, SynthesisError> {
     if text.trim().is_empty() {
         return Err(SynthesisError::BadRequest("text_input is empty".into()));
     }
     let pending = pool
-        .try_submit(text)
+        .try_submit_voice(text, voice)
         .map_err(|e| SynthesisError::Overloaded(e.to_string()))?;
     match pending.await {
         Ok(Ok(speech)) => Ok(speech),
-        Ok(Err(e @ (TtsError::EmptyText | TtsError::TextTooLong { .. }))) => {
-            Err(SynthesisError::BadRequest(e.to_string()))
-        }
+        Ok(Err(
+            e
+            @ (TtsError::EmptyText | TtsError::TextTooLong { .. } | TtsError::UnknownVoice { .. }),
+        )) => Err(SynthesisError::BadRequest(e.to_string())),
         Ok(Err(e)) => Err(SynthesisError::Internal(e.to_string())),
         Err(_) => Err(SynthesisError::Internal("synthesis worker stopped".into())),
     }

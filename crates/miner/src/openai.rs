@@ -3,8 +3,10 @@
 //!
 //! Request: `{"model": "...", "input": "...", "voice": "...", "response_format": "wav",
 //! "speed": 1.0}`. `model` may be any OpenAI name (`tts-1`, …) or the engine this pool runs;
-//! naming another of our engines is an error. `voice` and `instructions` are accepted and
-//! ignored (each engine has one voice). `response_format` is
+//! naming another of our engines is an error. `voice` (a name, or `{"id": name}`) picks Kokoro's
+//! voice: a Kokoro voice name or an OpenAI one mapped to a Kokoro voice
+//! ([`audiosubnet_tts::kokoro::OPENAI_VOICES`]), anything else is a 400; engines with one voice
+//! ignore it, as they ignore `instructions`. `response_format` is
 //! one of OpenAI's: `mp3` (the default, as OpenAI's), `opus` (Ogg Opus), `flac`, `wav` or `pcm`
 //! (raw 16-bit little-endian mono at 24 kHz); `aac` is refused with a 400 naming those (no
 //! maintained encoder fits here). The
@@ -47,7 +49,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::stats::RequestMetric;
-use crate::{SynthesisError, run_synthesis};
+use crate::{SynthesisError, run_synthesis_voice};
 
 /// Sample rate of `response_format: "pcm"` (OpenAI's).
 pub const PCM_SAMPLE_RATE: u32 = 24_000;
@@ -321,7 +323,9 @@ struct SpeechRequest {
     #[serde(default)]
     model: Option<String>,
     input: String,
-    // `voice`, `instructions` and unknown fields are ignored: each engine has one voice.
+    // A name or `{"id": name}`; see `voice_name`. `instructions` and unknown fields are ignored.
+    #[serde(default)]
+    voice: Option<serde_json::Value>,
     #[serde(default)]
     response_format: Option<String>,
     #[serde(default)]
@@ -417,6 +421,14 @@ fn parse_request(body: &[u8]) -> Result<SpeechRequest, ApiError> {
     })
 }
 
+/// The voice a request names: `"voice": "alloy"` or `"voice": {"id": "alloy"}`.
+fn voice_name(request: &SpeechRequest) -> Option<&str> {
+    match request.voice.as_ref()? {
+        serde_json::Value::String(name) => Some(name),
+        other => other.get("id")?.as_str(),
+    }
+}
+
 async fn speech(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
@@ -467,6 +479,8 @@ async fn answer(
     if request.input.trim().is_empty() {
         return Err(ApiError::invalid(Some("input"), "input is empty"));
     }
+    let voice = audiosubnet_tts::request_voice(shared.pool.engine_name(), voice_name(&request))
+        .map_err(|e| ApiError::invalid(Some("voice"), e.to_string()))?;
 
     let Some(_share) = shared.claim() else {
         return Err(ApiError::server(
@@ -478,7 +492,7 @@ async fn answer(
     };
     let speech = tokio::time::timeout(
         shared.config.request_timeout,
-        run_synthesis(&shared.pool, request.input),
+        run_synthesis_voice(&shared.pool, request.input, voice),
     )
     .await
     .map_err(|_| {
