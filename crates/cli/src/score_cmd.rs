@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::args::parse_device;
 use anyhow::{Context as _, Result};
-use audiosubnet_scoring::{Samples, ScorerConfig, ScoringError, ScoringModels};
+use audiosubnet_scoring::{AsrModel, Samples, ScorerConfig, ScoringError, ScoringModels};
 
 /// Score a WAV file against a prompt (Whisper WER, DNSMOS, VAD, pacing → reward).
 #[derive(Debug, clap::Args)]
@@ -21,6 +21,10 @@ pub(crate) struct ScoreArgs {
     /// Where Whisper runs: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The judge's Whisper: `tiny.en` or `base` (multilingual, forced to English), as the
+    /// validator's `--scoring.asr`.
+    #[arg(long = "scoring.asr", default_value = "tiny.en")]
+    asr: AsrModel,
     /// Print one line of JSON instead of pretty JSON.
     #[arg(long)]
     compact: bool,
@@ -34,6 +38,7 @@ pub(crate) fn run(args: ScoreArgs) -> Result<()> {
     let rate = args.sample_rate.unwrap_or(wav.sample_rate);
     let cfg = ScorerConfig {
         whisper_device: parse_device(&args.device)?,
+        asr: args.asr,
         ..ScorerConfig::default()
     };
     let mut models = ScoringModels::load(&cfg).context("loading the scoring models")?;

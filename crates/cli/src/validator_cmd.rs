@@ -3,7 +3,7 @@
 use crate::args::{LoggingArgs, SubtensorArgs, WalletArgs, parse_device};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
-use audiosubnet_scoring::{Scorer, ScorerConfig};
+use audiosubnet_scoring::{AsrModel, Scorer, ScorerConfig};
 use audiosubnet_validator::judge::ScoringJudge;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
 use audiosubnet_validator::paths::default_state_path;
@@ -111,6 +111,10 @@ pub(crate) struct ValidatorArgs {
     /// Where Whisper runs: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// The judge's Whisper: `tiny.en` or `base` (multilingual, forced to English). Every
+    /// validator of a subnet should run the same one: transcripts, and so rewards, differ.
+    #[arg(long = "scoring.asr", default_value = "tiny.en")]
+    asr: AsrModel,
     /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
@@ -155,10 +159,14 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
         );
     }
 
-    tracing::info!("loading the scoring models (Whisper tiny.en, DNSMOS, Silero VAD)");
+    tracing::info!(
+        "loading the scoring models (Whisper {}, DNSMOS, Silero VAD)",
+        args.asr
+    );
     let scorer = Arc::new(
         Scorer::start(&ScorerConfig {
             whisper_device: parse_device(&args.device)?,
+            asr: args.asr,
             queue_capacity: args.sample_size.max(1) * 2,
             ..ScorerConfig::default()
         })

@@ -4,7 +4,7 @@ Scores WAV files the way crates/scoring does, with the usual Python packages. Th
 stdin is the request, a JSON object:
 
     {"files": [{"wav": PATH, "prompt": TEXT}, ...], "whisper_dir": DIR, "dnsmos": ONNX,
-     "vad": ONNX, "cpu_threads": N, "intra_threads": N}
+     "vad": ONNX, "cpu_threads": N, "intra_threads": N, "compute_type": "int8" | "float32"}
 
 It loads the models, scores one warm-up response and prints `load` (load time and RSS); then each
 further line of stdin asks for one pass over the files, answered by one `file` line per response
@@ -14,9 +14,11 @@ it prints `done` (RSS after scoring, versions, settings). Output is one JSON obj
 Per response, as in `ScoringModels::score`:
   read     soundfile: 16-bit WAV -> float32 in [-1, 1) (timed separately, not in the total)
   prepare  soxr.resample(x, rate, 16000), quality "HQ" (librosa's default `soxr_hq`)
-  whisper  faster-whisper WhisperModel(dir, device="cpu", compute_type="float32") on the same
-           CTranslate2 float16 weights; greedy (beam_size=1, temperature 0, no fallback),
-           without_timestamps=True, language="en"
+  whisper  faster-whisper WhisperModel(dir, device="cpu", compute_type=...) on the same
+           CTranslate2 float16 weights: "int8" (int8 weights and activations, what a Python
+           validator picks for speed on a CPU; the default here) or "float32" (candle's
+           arithmetic); greedy (beam_size=1, temperature 0, no fallback),
+           without_timestamps=True, language="en" (a no-op for tiny.en, forces English on base)
   dnsmos   onnxruntime on sig_bak_ovr.onnx, as speechmos `dnsmos.run` (without the P.808 model):
            clip doubled up to 9.01 s, 9.01 s windows every 1 s, float32 input, calibration
            polynomials, mean
@@ -144,8 +146,9 @@ def main():
     req = json.loads(sys.stdin.readline())
     intra = req["intra_threads"]
     t = time.perf_counter()
+    compute_type = req.get("compute_type", "int8")
     whisper = WhisperModel(
-        req["whisper_dir"], device="cpu", compute_type="float32", cpu_threads=req["cpu_threads"]
+        req["whisper_dir"], device="cpu", compute_type=compute_type, cpu_threads=req["cpu_threads"]
     )
     dn = session(req["dnsmos"], intra)
     vad = session(req["vad"], intra)
@@ -209,6 +212,7 @@ def main():
                 "soxr": soxr.__version__,
                 "numpy": np.__version__,
                 "cpu_threads": req["cpu_threads"],
+                "compute_type": compute_type,
                 "intra_threads": intra,
                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
             }
