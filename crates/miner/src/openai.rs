@@ -574,8 +574,22 @@ async fn models(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
 }
 
 /// The voices a request may name, as Kokoro-FastAPI lists them: `{"voices": [...]}`.
-async fn voices() -> Json<serde_json::Value> {
-    Json(json!({"voices": OPENAI_VOICES}))
+async fn voices(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({"voices": voice_names(shared.pool.engine_name())}))
+}
+
+/// An engine with voices of its own (Kokoro) lists them, then the OpenAI names it maps to them;
+/// an engine with one voice lists OpenAI's names, which it accepts and speaks in its own voice.
+fn voice_names(engine: &str) -> Vec<&'static str> {
+    let own = audiosubnet_tts::engine_voices(engine);
+    if own.is_empty() {
+        return OPENAI_VOICES.to_vec();
+    }
+    let mapped = OPENAI_VOICES
+        .iter()
+        .copied()
+        .filter(|v| audiosubnet_tts::request_voice(engine, Some(v)).is_ok());
+    own.iter().copied().chain(mapped).collect()
 }
 
 async fn not_found() -> ApiError {
@@ -620,6 +634,18 @@ mod tests {
                 .message
                 .contains("unknown")
         );
+        assert_eq!(voice_names("espeak"), OPENAI_VOICES);
+        let kokoro = voice_names("kokoro");
+        assert!(
+            kokoro.contains(&"af_heart") && kokoro.contains(&"alloy"),
+            "{kokoro:?}"
+        );
+        for v in &kokoro {
+            assert!(
+                audiosubnet_tts::request_voice("kokoro", Some(v)).is_ok(),
+                "{v}"
+            );
+        }
         assert_eq!(check_speed(None).unwrap(), 1.0);
         assert_eq!(check_speed(Some(1.5)).unwrap(), 1.5);
         assert_eq!(check_speed(Some(0.25)).unwrap(), 0.25);
