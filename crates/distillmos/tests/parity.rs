@@ -58,7 +58,14 @@ fn model() -> &'static DistillMos {
 
 /// espeak-ng speech of `text`, at 16 kHz, as 16-bit samples.
 fn espeak_16k(text: &str) -> Vec<i16> {
-    let mut engine = load_engine("espeak", &EngineOptions::default()).expect("espeak-ng loads");
+    // The pause between sentences is part of the clips: pinned here, not taken from the
+    // engines' defaults.
+    let opts = EngineOptions {
+        sentence_pause: std::time::Duration::from_millis(200),
+        max_chars: 2_000,
+        ..EngineOptions::default()
+    };
+    let mut engine = load_engine("espeak", &opts).expect("espeak-ng loads");
     let speech = engine.synthesize(text).expect("espeak-ng speaks");
     let y = resample(&speech.samples, speech.sample_rate as usize, RATE);
     y.iter().map(|&s| quantize(s)).collect()
