@@ -172,3 +172,14 @@ impl DistillMos {
         Ok((1.0 + 4.0 * mean) as f32)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// One loaded model can sit behind an `Arc` and serve a worker pool.
+    #[test]
+    fn the_model_is_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::DistillMos>();
+        send_sync::<super::Error>();
+    }
+}
