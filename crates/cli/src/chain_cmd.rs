@@ -80,7 +80,8 @@ pub(crate) struct MinerScoreLine {
     hotkey: String,
     ema: f64,
     mean_wer: Option<f64>,
-    mean_dnsmos: Option<f64>,
+    #[serde(alias = "mean_dnsmos")]
+    mean_mos: Option<f64>,
     model_name: Option<String>,
     responses: u64,
     failures: u64,
@@ -110,7 +111,7 @@ fn leaderboard_rows<'a>(
 pub(crate) fn format_leaderboard(mg: &Metagraph, scores: &[MinerScoreLine]) -> String {
     let mut out = format!(
         "{:>4} {:<16} {:<10} {:>7} {:>9} {:>11} {:>9} {:>10}\n",
-        "UID", "HOTKEY", "ENGINE", "EMA", "MEAN WER", "MEAN DNSMOS", "FAILURES", "INCENTIVE"
+        "UID", "HOTKEY", "ENGINE", "EMA", "MEAN WER", "MEAN MOS", "FAILURES", "INCENTIVE"
     );
     let fmt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
     for (r, neuron) in leaderboard_rows(mg, scores) {
@@ -128,7 +129,7 @@ pub(crate) fn format_leaderboard(mg: &Metagraph, scores: &[MinerScoreLine]) -> S
             engine,
             r.ema,
             fmt(r.mean_wer, 3),
-            fmt(r.mean_dnsmos, 2),
+            fmt(r.mean_mos, 2),
             format!("{}/{}", r.failures, r.responses),
             fmt(neuron.map(|n| n.incentive), 5),
         ));
@@ -182,7 +183,7 @@ pub(crate) fn metagraph_json(
                     "engine": r.model_name,
                     "ema": r.ema,
                     "mean_wer": r.mean_wer,
-                    "mean_dnsmos": r.mean_dnsmos,
+                    "mean_mos": r.mean_mos,
                     "responses": r.responses,
                     "failures": r.failures,
                     "incentive": neuron.map(|n| n.incentive),
@@ -384,7 +385,7 @@ mod tests {
                 failures: 1,
                 mean_reward: Some(ema),
                 mean_wer: Some(0.125),
-                mean_dnsmos: Some(3.5),
+                mean_mos: Some(3.5),
                 model_name,
                 transport: None,
             })
@@ -446,12 +447,12 @@ mod tests {
             json!([
                 {
                     "uid": 1, "hotkey": registered, "engine": "espeak", "ema": 0.8,
-                    "mean_wer": 0.125, "mean_dnsmos": 3.5, "responses": 4, "failures": 1,
+                    "mean_wer": 0.125, "mean_mos": 3.5, "responses": 4, "failures": 1,
                     "incentive": 0.5,
                 },
                 {
                     "uid": null, "hotkey": gone, "engine": null, "ema": 0.2,
-                    "mean_wer": 0.125, "mean_dnsmos": 3.5, "responses": 4, "failures": 1,
+                    "mean_wer": 0.125, "mean_mos": 3.5, "responses": 4, "failures": 1,
                     "incentive": null,
                 },
             ])

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use crate::args::parse_device;
 use anyhow::{Context as _, Result};
-use audiosubnet_scoring::{AsrModel, Samples, ScorerConfig, ScoringError, ScoringModels};
+use audiosubnet_scoring::{
+    AsrModel, Naturalness, Samples, ScorerConfig, ScoringError, ScoringModels,
+};
 
 /// Score a WAV file against a prompt (Whisper WER, DNSMOS, VAD, pacing → reward).
 #[derive(Debug, clap::Args)]
@@ -25,6 +27,10 @@ pub(crate) struct ScoreArgs {
     /// validator's `--scoring.asr`.
     #[arg(long = "scoring.asr", default_value = "tiny.en")]
     asr: AsrModel,
+    /// The judge's naturalness model: `dnsmos` (DNSMOS P.835 OVRL) or `distill-mos`
+    /// (Distill-MOS v7); each has its own bounds in the formula (docs/scoring.md).
+    #[arg(long = "scoring.mos", default_value = "dnsmos")]
+    mos: Naturalness,
     /// Print one line of JSON instead of pretty JSON.
     #[arg(long)]
     compact: bool,
@@ -39,6 +45,7 @@ pub(crate) fn run(args: ScoreArgs) -> Result<()> {
     let cfg = ScorerConfig {
         whisper_device: parse_device(&args.device)?,
         asr: args.asr,
+        naturalness: args.mos,
         ..ScorerConfig::default()
     };
     let mut models = ScoringModels::load(&cfg).context("loading the scoring models")?;

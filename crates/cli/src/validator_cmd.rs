@@ -3,7 +3,7 @@
 use crate::args::{LoggingArgs, SubtensorArgs, WalletArgs, parse_device};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
-use audiosubnet_scoring::{AsrModel, Scorer, ScorerConfig};
+use audiosubnet_scoring::{AsrModel, Naturalness, Scorer, ScorerConfig};
 use audiosubnet_validator::judge::ScoringJudge;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
 use audiosubnet_validator::paths::default_state_path;
@@ -115,6 +115,10 @@ pub(crate) struct ValidatorArgs {
     /// validator of a subnet should run the same one: transcripts, and so rewards, differ.
     #[arg(long = "scoring.asr", default_value = "tiny.en")]
     asr: AsrModel,
+    /// The judge's naturalness model: `dnsmos` (DNSMOS P.835 OVRL) or `distill-mos`
+    /// (Distill-MOS v7); each has its own bounds in the formula (docs/scoring.md).
+    #[arg(long = "scoring.mos", default_value = "dnsmos")]
+    mos: Naturalness,
     /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
@@ -160,13 +164,15 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
     }
 
     tracing::info!(
-        "loading the scoring models (Whisper {}, DNSMOS, Silero VAD)",
-        args.asr
+        "loading the scoring models (Whisper {}, {}, Silero VAD)",
+        args.asr,
+        args.mos.as_str()
     );
     let scorer = Arc::new(
         Scorer::start(&ScorerConfig {
             whisper_device: parse_device(&args.device)?,
             asr: args.asr,
+            naturalness: args.mos,
             queue_capacity: args.sample_size.max(1) * 2,
             ..ScorerConfig::default()
         })

@@ -170,7 +170,7 @@ async fn localnet_and_metagraph_json_on_the_local_chain() {
         serde_json::json!([
             {"hotkey": miner0, "uid": null, "ema": 0.5, "last_reward": 0.5,
              "last_breakdown": null, "responses": 2, "failures": 0, "mean_reward": 0.5,
-             "mean_wer": 0.0, "mean_dnsmos": 3.0, "model_name": "espeak"},
+             "mean_wer": 0.0, "mean_mos": 3.0, "model_name": "espeak"},
         ])
         .to_string(),
     )

@@ -11,6 +11,53 @@ pub const WER_ZERO: f64 = 2.0 / 3.0;
 pub const OVRL_FLOOR: f64 = 1.5;
 /// DNSMOS OVRL that earns full naturalness (clean neural TTS scores 3.1–3.4; 3.6 leaves room).
 pub const OVRL_CEIL: f64 = 3.6;
+/// Distill-MOS that earns nothing (provisional until the ladder is measured).
+pub const DISTILL_FLOOR: f64 = 1.5;
+/// Distill-MOS that earns full naturalness (provisional until the ladder is measured).
+pub const DISTILL_CEIL: f64 = 4.5;
+
+/// Which model rates naturalness (`--scoring.mos`), and so which bounds map its MOS to [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Naturalness {
+    /// DNSMOS P.835 OVRL (a noise-suppression MOS; never trained on synthetic speech).
+    #[default]
+    Dnsmos,
+    /// Distill-MOS v7 (trained on speech-quality ratings, including synthetic speech).
+    DistillMos,
+}
+
+impl Naturalness {
+    /// Every model, in command-line order.
+    pub const ALL: [Naturalness; 2] = [Naturalness::Dnsmos, Naturalness::DistillMos];
+
+    /// The command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dnsmos => "dnsmos",
+            Self::DistillMos => "distill-mos",
+        }
+    }
+
+    /// The MOS that earns nothing and the MOS that earns everything.
+    pub fn bounds(self) -> (f64, f64) {
+        match self {
+            Self::Dnsmos => (OVRL_FLOOR, OVRL_CEIL),
+            Self::DistillMos => (DISTILL_FLOOR, DISTILL_CEIL),
+        }
+    }
+}
+
+impl std::str::FromStr for Naturalness {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s || (s == "distillmos" && *n == Self::DistillMos))
+            .ok_or_else(|| format!("unknown naturalness model `{s}`; use dnsmos or distill-mos"))
+    }
+}
 /// Speech fraction (VAD speech time over clip time) below which activity is 0.
 pub const ACTIVITY_FLOOR: f64 = 0.3;
 /// Speech fraction from which activity is 1.
@@ -37,8 +84,10 @@ pub const SILENCE_DECAY_S: f64 = 1.0;
 pub struct Measurements {
     /// Word error rate of the transcript against the prompt (normalised).
     pub wer: f64,
-    /// DNSMOS P.835 overall quality (calibrated, 1–5).
-    pub dnsmos_ovrl: f64,
+    /// The naturalness model's MOS (1–5): DNSMOS OVRL or Distill-MOS, as `naturalness` says.
+    pub mos: f64,
+    /// Which model gave `mos`.
+    pub naturalness: Naturalness,
     /// Fraction of the clip the VAD calls speech.
     pub speech_fraction: f64,
     /// Spoken characters per second of speech; `None` when there is no speech.
@@ -54,7 +103,7 @@ pub struct Measurements {
 pub struct Factors {
     /// From WER: `clip(1 − WER / WER_ZERO)`.
     pub intelligibility: f64,
-    /// From DNSMOS OVRL: `clip((OVRL − 1.5) / (3.6 − 1.5))`.
+    /// From the MOS: `clip((MOS − floor) / (ceil − floor))` with the model's bounds.
     pub naturalness: f64,
     /// From the speech fraction.
     pub activity: f64,
@@ -77,9 +126,10 @@ pub fn intelligibility(wer: f64) -> f64 {
     clip01(1.0 - wer / WER_ZERO)
 }
 
-/// Naturalness from DNSMOS OVRL.
-pub fn naturalness(ovrl: f64) -> f64 {
-    clip01((ovrl - OVRL_FLOOR) / (OVRL_CEIL - OVRL_FLOOR))
+/// Naturalness from a MOS of the model `model`.
+pub fn naturalness(mos: f64, model: Naturalness) -> f64 {
+    let (floor, ceil) = model.bounds();
+    clip01((mos - floor) / (ceil - floor))
 }
 
 /// Activity from the speech fraction.
@@ -117,7 +167,7 @@ pub fn silence(leading_s: f64, trailing_s: f64) -> f64 {
 /// All factors and the reward.
 pub fn factors(m: &Measurements) -> Factors {
     let intelligibility = intelligibility(m.wer);
-    let naturalness = naturalness(m.dnsmos_ovrl);
+    let naturalness = naturalness(m.mos, m.naturalness);
     let activity = activity(m.speech_fraction);
     let rate = rate(m.speaking_rate);
     let silence = silence(m.leading_silence_s, m.trailing_silence_s);
@@ -141,7 +191,8 @@ mod tests {
     fn honest() -> Measurements {
         Measurements {
             wer: 0.04,
-            dnsmos_ovrl: 3.1,
+            mos: 3.1,
+            naturalness: Naturalness::Dnsmos,
             speech_fraction: 0.85,
             speaking_rate: Some(13.0),
             leading_silence_s: 0.2,
@@ -165,7 +216,7 @@ mod tests {
                 ..honest()
             },
             Measurements {
-                dnsmos_ovrl: 1.3,
+                mos: 1.3,
                 ..honest()
             },
             Measurements {
@@ -197,10 +248,14 @@ mod tests {
 
     #[test]
     fn factors_stay_in_range_for_any_input() {
-        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, 0.0, 1e9] {
+        for (v, naturalness) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, 0.0, 1e9]
+            .into_iter()
+            .flat_map(|v| Naturalness::ALL.map(|n| (v, n)))
+        {
             let f = factors(&Measurements {
                 wer: v,
-                dnsmos_ovrl: v,
+                mos: v,
+                naturalness,
                 speech_fraction: v,
                 speaking_rate: Some(v),
                 leading_silence_s: v,

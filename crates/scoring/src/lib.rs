@@ -27,7 +27,7 @@ pub mod whisper;
 
 pub use checks::{CheckedAudio, Rejection, check_response};
 pub use fingerprint::{Fingerprint, ReplayIndex, ReplayMatch, exact_hash};
-pub use formula::{Factors, Measurements};
+pub use formula::{Factors, Measurements, Naturalness};
 pub use onnx::Dnsmos;
 pub use scorer::{
     Overloaded, Samples, ScoreBreakdown, ScoreReceiver, Scorer, ScorerConfig, ScoringModels,
@@ -66,6 +66,9 @@ pub enum ScoringError {
         /// What went wrong.
         message: String,
     },
+    /// Distill-MOS failed to load or run.
+    #[error("Distill-MOS: {0}")]
+    DistillMos(#[from] audiosubnet_distillmos::Error),
     /// The worker thread is gone (the scorer was dropped, or its models could not be restored
     /// after a panic).
     #[error("the scoring worker stopped")]

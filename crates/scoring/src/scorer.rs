@@ -12,13 +12,14 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use audiosubnet_distillmos::DistillMos;
 use audiosubnet_models::ModelStore;
 use serde::Serialize;
 
 use crate::ScoringError;
 use crate::checks::check_response;
 use crate::fingerprint::{Fingerprint, exact_hash};
-use crate::formula::{Factors, Measurements, factors};
+use crate::formula::{Factors, Measurements, Naturalness, factors};
 use crate::onnx::{Dnsmos, DnsmosModel, VadModel, default_ort_library};
 use crate::resample::to_16k;
 use crate::text::{normalize_words, spoken_chars, wer};
@@ -46,6 +47,8 @@ pub struct ScorerConfig {
     pub whisper_device: WhisperDevice,
     /// Which Whisper checkpoint transcribes (`--scoring.asr`; tiny.en by default).
     pub asr: AsrModel,
+    /// Which model rates naturalness (`--scoring.mos`).
+    pub naturalness: Naturalness,
     /// Responses that may wait for the worker; more are refused with [`Overloaded`].
     pub queue_capacity: usize,
 }
@@ -57,6 +60,7 @@ impl Default for ScorerConfig {
             ort_library: None,
             whisper_device: WhisperDevice::Cpu,
             asr: AsrModel::default(),
+            naturalness: Naturalness::default(),
             queue_capacity: 64,
         }
     }
@@ -75,6 +79,8 @@ pub struct Timings {
     pub whisper_decoder_ms: f64,
     /// DNSMOS.
     pub dnsmos_ms: f64,
+    /// Distill-MOS (0 when it is not the naturalness model).
+    pub distill_mos_ms: f64,
     /// Silero VAD.
     pub vad_ms: f64,
     /// Everything.
@@ -90,8 +96,14 @@ pub struct ScoreBreakdown {
     pub transcript: String,
     /// Word error rate of the transcript against the prompt, both normalised.
     pub wer: f64,
-    /// DNSMOS P.835 scores.
+    /// DNSMOS P.835 scores (always measured; reported).
     pub dnsmos: Dnsmos,
+    /// Distill-MOS, when it is the naturalness model.
+    pub distill_mos: Option<f64>,
+    /// Which model's MOS the naturalness factor used.
+    pub naturalness: Naturalness,
+    /// That MOS (DNSMOS OVRL or Distill-MOS).
+    pub mos: f64,
     /// Fraction of the clip the VAD calls speech.
     pub speech_fraction: f64,
     /// Seconds of speech.
@@ -147,17 +159,20 @@ impl From<Vec<f64>> for Samples {
     }
 }
 
-/// The three models, loaded once. [`ScoringModels::score`] is synchronous and blocking; the
+/// The models, loaded once. [`ScoringModels::score`] is synchronous and blocking; the
 /// validator uses it through [`Scorer`].
 #[derive(Debug)]
 pub struct ScoringModels {
     whisper: WhisperAsr,
     dnsmos: DnsmosModel,
+    /// Loaded when it is the naturalness model.
+    distill_mos: Option<DistillMos>,
     vad: VadModel,
 }
 
 impl ScoringModels {
-    /// Loads Whisper (`cfg.asr`), DNSMOS and Silero VAD from the verified model store.
+    /// Loads Whisper (`cfg.asr`), DNSMOS, Distill-MOS (when `cfg.naturalness` asks for it) and
+    /// Silero VAD from the verified model store.
     pub fn load(cfg: &ScorerConfig) -> Result<Self, ScoringError> {
         let store = match &cfg.store {
             Some(s) => s.clone(),
@@ -175,6 +190,14 @@ impl ScoringModels {
         let whisper = WhisperAsr::load(&store.require(cfg.asr.model_name())?.dir, &device)?;
         let dnsmos =
             DnsmosModel::load(&store.require("dnsmos")?.file("sig_bak_ovr.onnx"), &ort_lib)?;
+        let distill_mos = match cfg.naturalness {
+            Naturalness::Dnsmos => None,
+            Naturalness::DistillMos => Some(DistillMos::load(
+                &store
+                    .require("distill-mos")?
+                    .file(audiosubnet_distillmos::WEIGHTS_FILE),
+            )?),
+        };
         let vad = VadModel::load(
             &store
                 .require("silero-vad")?
@@ -184,6 +207,7 @@ impl ScoringModels {
         Ok(Self {
             whisper,
             dnsmos,
+            distill_mos,
             vad,
         })
     }
@@ -213,6 +237,15 @@ impl ScoringModels {
         let whispered = Instant::now();
         let dnsmos = self.dnsmos.score(&pcm)?;
         let dnsmosed = Instant::now();
+        let distill_mos = match &self.distill_mos {
+            Some(model) => Some(f64::from(model.score(&pcm)?)),
+            None => None,
+        };
+        let distilled = Instant::now();
+        let (naturalness, mos) = match distill_mos {
+            Some(m) => (Naturalness::DistillMos, m),
+            None => (Naturalness::Dnsmos, dnsmos.ovrl),
+        };
         let act = self.vad.activity(&pcm)?;
         let vadded = Instant::now();
 
@@ -221,7 +254,8 @@ impl ScoringModels {
         let speaking_rate = per_span(spoken_chars(prompt));
         let m = Measurements {
             wer,
-            dnsmos_ovrl: dnsmos.ovrl,
+            mos,
+            naturalness,
             speech_fraction: act.speech_fraction,
             speaking_rate,
             leading_silence_s: act.leading_silence_s,
@@ -234,6 +268,9 @@ impl ScoringModels {
             transcript,
             wer,
             dnsmos,
+            distill_mos,
+            naturalness,
+            mos,
             speech_fraction: act.speech_fraction,
             speech_s: act.speech_s,
             leading_silence_s: act.leading_silence_s,
@@ -251,7 +288,8 @@ impl ScoringModels {
                 whisper_encoder_ms: heard.encoder_ms,
                 whisper_decoder_ms: heard.decoder_ms,
                 dnsmos_ms: ms(whispered, dnsmosed),
-                vad_ms: ms(dnsmosed, vadded),
+                distill_mos_ms: ms(dnsmosed, distilled),
+                vad_ms: ms(distilled, vadded),
                 total_ms: ms(started, vadded),
             },
         };

@@ -33,8 +33,8 @@ pub struct Judgement {
     pub indexed: bool,
     /// Word error rate, when measured.
     pub wer: Option<f64>,
-    /// DNSMOS OVRL, when measured.
-    pub dnsmos_ovrl: Option<f64>,
+    /// The naturalness model's MOS, when measured.
+    pub mos: Option<f64>,
     /// Whisper's transcript, when measured.
     pub transcript: Option<String>,
 }
@@ -186,7 +186,7 @@ impl ScoringJudge {
             reward: breakdown.reward,
             breakdown: value,
             wer: Some(breakdown.wer),
-            dnsmos_ovrl: Some(breakdown.dnsmos.ovrl),
+            mos: Some(breakdown.mos),
             transcript: Some(breakdown.transcript),
             fingerprint: Some(breakdown.fingerprint),
             exact_hash: Some(breakdown.exact_hash),

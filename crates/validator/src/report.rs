@@ -153,7 +153,7 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
     html.push_str(
         "<h2>Leaderboard</h2><table id=\"leaderboard\"><tr><th>#</th><th>uid</th>\
          <th class=\"l\">hotkey</th><th class=\"l\">engine (transport)</th><th>EMA</th><th>last reward</th>\
-         <th>mean WER</th><th>mean DNSMOS</th><th>responses</th><th>failures</th></tr>",
+         <th>mean WER</th><th>mean MOS</th><th>responses</th><th>failures</th></tr>",
     );
     for (rank, (hotkey, m)) in miners.iter().enumerate() {
         let _ = write!(
@@ -171,7 +171,7 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
             m.ema,
             opt(m.last_reward, 3),
             opt(m.mean_wer, 3),
-            opt(m.mean_dnsmos, 2),
+            opt(m.mean_mos, 2),
             m.responses,
             m.failures
         );

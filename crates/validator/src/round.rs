@@ -203,8 +203,8 @@ pub async fn run_round(
                 if let Some(h) = &j.exact_hash {
                     by_hash.entry(h.clone()).or_default().push(hotkey.clone());
                 }
-                if let (Some(wer), Some(ovrl)) = (j.wer, j.dnsmos_ovrl) {
-                    state.record_measures(&hotkey, wer, ovrl);
+                if let (Some(wer), Some(mos)) = (j.wer, j.mos) {
+                    state.record_measures(&hotkey, wer, mos);
                 }
                 result.transcript = j.transcript.clone();
                 result.reward = Some(j.reward);

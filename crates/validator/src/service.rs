@@ -74,8 +74,8 @@ pub struct MinerSummary<'a> {
     pub mean_reward: Option<f64>,
     /// Mean WER over scored responses.
     pub mean_wer: Option<f64>,
-    /// Mean DNSMOS OVRL over scored responses.
-    pub mean_dnsmos: Option<f64>,
+    /// Mean MOS (of the validator's naturalness model) over scored responses.
+    pub mean_mos: Option<f64>,
     /// The engine the miner last reported.
     pub model_name: Option<&'a str>,
     /// The wire protocol of its last reply (`synapse` or `btauth`).
@@ -198,7 +198,7 @@ pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorErro
             failures: m.failures,
             mean_reward: m.mean_reward,
             mean_wer: m.mean_wer,
-            mean_dnsmos: m.mean_dnsmos,
+            mean_mos: m.mean_mos,
             model_name: m.model_name.as_deref(),
             transport: m.transport,
         })

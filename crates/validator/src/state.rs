@@ -36,9 +36,9 @@ pub struct MinerScore {
     /// Mean WER over the responses the models scored.
     #[serde(default)]
     pub mean_wer: Option<f64>,
-    /// Mean DNSMOS OVRL over the responses the models scored.
-    #[serde(default)]
-    pub mean_dnsmos: Option<f64>,
+    /// Mean MOS (of the validator's naturalness model) over the responses the models scored.
+    #[serde(default, alias = "mean_dnsmos")]
+    pub mean_mos: Option<f64>,
     /// Responses the models scored (the denominator of the means).
     #[serde(default)]
     pub scored: u64,
@@ -212,9 +212,9 @@ impl ScoreState {
         }
     }
 
-    /// Folds a scored response's WER and DNSMOS OVRL into `hotkey`'s running means.
-    pub fn record_measures(&mut self, hotkey: &str, wer: f64, dnsmos_ovrl: f64) {
-        if !(wer.is_finite() && dnsmos_ovrl.is_finite()) {
+    /// Folds a scored response's WER and MOS into `hotkey`'s running means.
+    pub fn record_measures(&mut self, hotkey: &str, wer: f64, mos: f64) {
+        if !(wer.is_finite() && mos.is_finite()) {
             return;
         }
         let m = self.miners.entry(hotkey.to_string()).or_default();
@@ -225,7 +225,7 @@ impl ScoreState {
             Some(mean + (x - mean) / n)
         };
         m.mean_wer = fold(m.mean_wer, wer);
-        m.mean_dnsmos = fold(m.mean_dnsmos, dnsmos_ovrl);
+        m.mean_mos = fold(m.mean_mos, mos);
     }
 
     /// Appends `hotkey`'s current EMA to its history for `round`.

@@ -413,7 +413,7 @@ impl Judge for FailingScorer {
                 exact_hash: None,
                 indexed: false,
                 wer: None,
-                dnsmos_ovrl: None,
+                mos: None,
                 transcript: None,
             })
         })

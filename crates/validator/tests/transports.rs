@@ -129,7 +129,7 @@ impl Judge for Recording {
                 exact_hash: None,
                 indexed: false,
                 wer: None,
-                dnsmos_ovrl: None,
+                mos: None,
                 transcript: None,
             })
         })
