@@ -567,6 +567,28 @@ mod tests {
     }
 
     #[test]
+    fn request_voices_are_kokoro_voices_and_other_engines_ignore_them() {
+        let voice = |engine, v| request_voice(engine, v).map_err(|e| e.to_string());
+        assert_eq!(
+            voice("kokoro", Some("alloy")),
+            Ok(Some("af_alloy".to_owned()))
+        );
+        assert_eq!(
+            voice("kokoro", Some("bm_george")),
+            Ok(Some("bm_george".to_owned()))
+        );
+        assert_eq!(voice("kokoro", None), Ok(None));
+        let err = voice("kokoro", Some("zz")).unwrap_err();
+        assert!(err.contains("zz") && err.contains("af_heart"), "{err}");
+        assert_eq!(voice("piper", Some("zz")), Ok(None));
+        assert_eq!(engine_voices("kokoro").len(), 28);
+        assert!(engine_voices("piper").is_empty());
+        for name in ENGINE_NAMES {
+            assert!(engine_files(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
     fn classic_engines_refuse_cuda() {
         let opts = EngineOptions {
             device: Device::Cuda,
