@@ -31,8 +31,15 @@ const COMPRESSION: f64 = 0.3;
 /// `ceil((len - WINDOW) / MAX_HOP) + 1` windows whose starts are `int(c * (len - WINDOW))` for
 /// `c` in `np.linspace(0, 1, n)`: the first at 0, the last flush with the end.
 pub fn crop_starts(len: usize) -> Vec<usize> {
+    crop_starts_at_most(len, usize::MAX)
+}
+
+/// [`crop_starts`] with at most `max_windows` crops (at least one), spread the same way: the
+/// first at 0, the last flush with the end. Four windows cover 30.7 s without gaps, so a cap of
+/// four still rates every sample of a clip up to that length, at a bounded cost.
+pub fn crop_starts_at_most(len: usize, max_windows: usize) -> Vec<usize> {
     let over = len.saturating_sub(WINDOW);
-    let hops = over.div_ceil(MAX_HOP) + 1;
+    let hops = (over.div_ceil(MAX_HOP) + 1).min(max_windows.max(1));
     if hops == 1 {
         return vec![0];
     }
@@ -153,6 +160,20 @@ mod tests {
         assert_eq!(starts.len(), 14);
         assert_eq!(starts[1], 15_163);
         assert_eq!(starts[13], 320_000 - WINDOW);
+    }
+
+    #[test]
+    fn capped_crops_are_the_packages_up_to_the_cap_and_cover_the_clip_beyond() {
+        assert_eq!(crop_starts_at_most(160_000, 4), crop_starts(160_000));
+        assert_eq!(crop_starts_at_most(160_000, 0), [0]);
+        // 30 s: four crops, first at 0, last flush with the end, no gap between windows.
+        let starts = crop_starts_at_most(480_000, 4);
+        assert_eq!(starts.len(), 4);
+        assert_eq!((starts[0], starts[3]), (0, 480_000 - WINDOW));
+        assert!(
+            starts.windows(2).all(|w| w[1] - w[0] <= WINDOW),
+            "{starts:?}"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod model;
 
 use std::path::{Path, PathBuf};
 
-pub use crate::features::{MAX_HOP, WINDOW, crop_starts};
+pub use crate::features::{MAX_HOP, WINDOW, crop_starts, crop_starts_at_most};
 
 /// The sample rate the model expects.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -149,6 +149,13 @@ impl DistillMos {
     ///
     /// Refuses an empty clip, NaN or infinite samples, and clips over [`MAX_SAMPLES`].
     pub fn score(&self, pcm_16k: &[f32]) -> Result<f32, Error> {
+        self.score_at_most(pcm_16k, usize::MAX)
+    }
+
+    /// [`DistillMos::score`] over at most `max_windows` crops (see [`crop_starts_at_most`]): the
+    /// package's own score for clips of up to `WINDOW + (max_windows − 1) · MAX_HOP` samples, and
+    /// a bounded cost for longer ones.
+    pub fn score_at_most(&self, pcm_16k: &[f32], max_windows: usize) -> Result<f32, Error> {
         if pcm_16k.is_empty() {
             return Err(Error::Empty);
         }
@@ -161,7 +168,7 @@ impl DistillMos {
         if let Some((index, &value)) = pcm_16k.iter().enumerate().find(|(_, s)| !s.is_finite()) {
             return Err(Error::NonFinite { index, value });
         }
-        let starts = crop_starts(pcm_16k.len());
+        let starts = crop_starts_at_most(pcm_16k.len(), max_windows);
         let mut sum = 0f64;
         for &start in &starts {
             let window = features::normalized_window(pcm_16k, start);
