@@ -29,7 +29,7 @@ pub(crate) struct ScoreArgs {
     asr: AsrModel,
     /// The judge's naturalness model: `dnsmos` (DNSMOS P.835 OVRL) or `distill-mos`
     /// (Distill-MOS v7); each has its own bounds in the formula (docs/scoring.md).
-    #[arg(long = "scoring.mos", default_value = "dnsmos")]
+    #[arg(long = "scoring.mos", default_value = "distill-mos")]
     mos: Naturalness,
     /// Print one line of JSON instead of pretty JSON.
     #[arg(long)]

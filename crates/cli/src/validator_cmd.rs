@@ -117,7 +117,7 @@ pub(crate) struct ValidatorArgs {
     asr: AsrModel,
     /// The judge's naturalness model: `dnsmos` (DNSMOS P.835 OVRL) or `distill-mos`
     /// (Distill-MOS v7); each has its own bounds in the formula (docs/scoring.md).
-    #[arg(long = "scoring.mos", default_value = "dnsmos")]
+    #[arg(long = "scoring.mos", default_value = "distill-mos")]
     mos: Naturalness,
     /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
     #[arg(long = "metrics.port")]
