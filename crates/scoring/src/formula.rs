@@ -11,9 +11,10 @@ pub const WER_ZERO: f64 = 2.0 / 3.0;
 pub const OVRL_FLOOR: f64 = 1.5;
 /// DNSMOS OVRL that earns full naturalness (clean neural TTS scores 3.1–3.4; 3.6 leaves room).
 pub const OVRL_CEIL: f64 = 3.6;
-/// Distill-MOS that earns nothing. On the ladder (docs/scoring.md) espeak-ng averages 2.21 and
-/// flite 2.91, so honest but robotic engines keep a little; noise-like audio sits below.
-pub const DISTILL_FLOOR: f64 = 1.5;
+/// Distill-MOS that earns nothing: the bottom of its own scale (1 + 4·sigmoid, "bad"). On the
+/// ladder (docs/scoring.md) espeak-ng averages 2.21 and flite 2.91: robotic but honest engines
+/// keep a share, as they did under DNSMOS, while the order of the engines is unchanged.
+pub const DISTILL_FLOOR: f64 = 1.0;
 /// Distill-MOS that earns full naturalness: Kokoro averages 4.42–4.56 and its best clips pass
 /// 4.5, so 4.75 leaves room for better miners instead of saturating.
 pub const DISTILL_CEIL: f64 = 4.75;
