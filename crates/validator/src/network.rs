@@ -4,10 +4,12 @@
 
 use crate::round::Target;
 use crate::state::ScoreState;
-use audiosubnet_chain::{Chain, ChainError, Metagraph};
+use audiosubnet_chain::{Chain, ChainError, Metagraph, WeightsSubmission};
 use audiosubnet_dendrite::AxonTarget;
 use audiosubnet_wallet::{AccountId, Keypair};
 use futures::future::BoxFuture;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +37,63 @@ pub trait Network: Send {
     fn after_round<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()>;
     /// Called once when the loop ends: waits for a weights setting still in flight.
     fn finish<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()>;
+    /// What the chain said last (incentive per hotkey, the last weights submission), for the
+    /// dashboard; `None` without a chain.
+    fn chain_view(&self) -> Option<ChainView> {
+        None
+    }
+}
+
+/// The validator's latest view of the chain, as the dashboard shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChainView {
+    /// The subnet.
+    pub netuid: u16,
+    /// Block of the last metagraph read, when one succeeded.
+    pub metagraph_block: Option<u64>,
+    /// Incentive (0..=1) per registered SS58 hotkey, from that metagraph.
+    pub incentive: BTreeMap<String, f64>,
+    /// The last weights submission this process made, when there was one.
+    pub last_weights: Option<WeightsEvent>,
+}
+
+/// One attempt to set weights and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WeightsEvent {
+    /// Unix seconds when the outcome was known.
+    pub at_unix: u64,
+    /// The extrinsic was included (or the commit made).
+    pub ok: bool,
+    /// The block it landed by, when it did.
+    pub block: Option<u64>,
+    /// Uids given a weight.
+    pub miners: usize,
+    /// `version_key` sent.
+    pub version_key: Option<u64>,
+    /// The drand round of a timelocked commit (commit-reveal on).
+    pub reveal_round: Option<u64>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+impl WeightsEvent {
+    fn failed(error: &ChainError) -> Self {
+        WeightsEvent {
+            at_unix: unix_now(),
+            ok: false,
+            block: None,
+            miners: 0,
+            version_key: None,
+            reveal_round: None,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Offline: exactly these miners, no chain.
@@ -78,8 +137,8 @@ pub struct ChainConfig {
     pub allow_private_ips: bool,
 }
 
-/// A `set_weights` running in the background; yields the block it landed by.
-type WeightsTask = tokio::task::JoinHandle<Result<u64, ChainError>>;
+/// A `set_weights` running in the background; yields the block it landed by and what was sent.
+type WeightsTask = tokio::task::JoinHandle<Result<(u64, WeightsSubmission), ChainError>>;
 
 /// The validator on the subtensor chain (any [`Chain`]: the live client, or an in-memory one
 /// in tests).
@@ -89,6 +148,7 @@ pub struct ChainNetwork {
     config: ChainConfig,
     metagraph: Option<(Metagraph, Instant)>,
     setting: Option<WeightsTask>,
+    last_weights: Option<WeightsEvent>,
 }
 
 impl ChainNetwork {
@@ -100,6 +160,7 @@ impl ChainNetwork {
             config,
             metagraph: None,
             setting: None,
+            last_weights: None,
         }
     }
 
@@ -169,7 +230,7 @@ impl ChainNetwork {
             );
             metrics::counter!("validator_weights_set_total").increment(1);
             metrics::gauge!("validator_last_weights_block").set(at as f64);
-            Ok(at)
+            Ok((at, submitted))
         }));
         Ok(())
     }
@@ -180,10 +241,22 @@ impl ChainNetwork {
             return;
         };
         match task.await {
-            Ok(Ok(block)) => state.last_weights_block = Some(block),
+            Ok(Ok((block, submitted))) => {
+                state.last_weights_block = Some(block);
+                self.last_weights = Some(WeightsEvent {
+                    at_unix: unix_now(),
+                    ok: true,
+                    block: Some(block),
+                    miners: submitted.uids.len(),
+                    version_key: Some(submitted.version_key),
+                    reveal_round: submitted.reveal_round,
+                    error: None,
+                });
+            }
             Ok(Err(e)) => {
                 tracing::warn!(netuid = self.config.netuid, "setting weights failed: {e}");
                 metrics::counter!("validator_weights_errors_total").increment(1);
+                self.last_weights = Some(WeightsEvent::failed(&e));
             }
             Err(e) => tracing::error!("the weights task failed: {e}"),
         }
@@ -303,12 +376,27 @@ impl Network for ChainNetwork {
             if let Err(e) = self.maybe_set_weights(state).await {
                 tracing::warn!(netuid = self.config.netuid, "setting weights failed: {e}");
                 metrics::counter!("validator_weights_errors_total").increment(1);
+                self.last_weights = Some(WeightsEvent::failed(&e));
             }
         })
     }
 
     fn finish<'a>(&'a mut self, state: &'a mut ScoreState) -> BoxFuture<'a, ()> {
         Box::pin(self.collect_weights(state, true))
+    }
+
+    fn chain_view(&self) -> Option<ChainView> {
+        let mg = self.metagraph.as_ref().map(|(mg, _)| mg);
+        Some(ChainView {
+            netuid: self.config.netuid,
+            metagraph_block: mg.map(|mg| mg.block),
+            incentive: mg
+                .into_iter()
+                .flat_map(|mg| &mg.neurons)
+                .map(|n| (AccountId::from(n.hotkey).to_ss58(), n.incentive))
+                .collect(),
+            last_weights: self.last_weights.clone(),
+        })
     }
 }
 
@@ -470,6 +558,13 @@ mod tests {
             assert_eq!(submission.values, vec![32768, 65535]);
             assert_eq!(submission.version_key, 3);
             assert_eq!(state.last_weights_block, Some(chain.block()));
+            let view = net.chain_view().expect("a chain has a view");
+            let event = view.last_weights.expect("the submission is recorded");
+            assert!(event.ok && event.error.is_none(), "{event:?}");
+            assert_eq!(event.block, Some(chain.block()));
+            assert_eq!((event.miners, event.version_key), (2, Some(3)));
+            assert_eq!(view.incentive.len(), 3, "every registered hotkey");
+            assert!(FixedMiners(Vec::new()).chain_view().is_none());
 
             // No positive score: nothing is sent.
             let mut zero = scored(&miners, &[0.0, 0.0]);
@@ -501,6 +596,15 @@ mod tests {
             // An unreachable chain is an error, not a panic or an empty roster.
             chain.set_unreachable(true);
             assert!(net.roster().await.is_err());
+
+            // Weights that cannot even be prepared are a failed submission on the dashboard.
+            let mut state = ScoreState::default();
+            net.after_round(&mut state).await;
+            let event = net.chain_view().and_then(|v| v.last_weights);
+            assert!(
+                event.as_ref().is_some_and(|e| !e.ok && e.error.is_some()),
+                "{event:?}"
+            );
         }
     }
 }
