@@ -4,6 +4,7 @@ use crate::args::{LoggingArgs, SubtensorArgs, WalletArgs, parse_device};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
 use audiosubnet_scoring::{AsrModel, Naturalness, Scorer, ScorerConfig};
+use audiosubnet_validator::dashboard::Dashboard;
 use audiosubnet_validator::judge::ScoringJudge;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
 use audiosubnet_validator::paths::default_state_path;
@@ -11,7 +12,7 @@ use audiosubnet_validator::prompts::{GeneratedPrompts, HubDataset, PromptList, P
 use audiosubnet_validator::round::{RoundConfig, Target};
 use audiosubnet_validator::service::{LoopConfig, run_rounds};
 use audiosubnet_validator::state::ScoreState;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +123,14 @@ pub(crate) struct ValidatorArgs {
     /// Serve Prometheus metrics on this port (127.0.0.1 only). Off by default.
     #[arg(long = "metrics.port")]
     metrics_port: Option<u16>,
+    /// Serve the live dashboard (leaderboard, factors, incentive, EMA chart, latest clip per
+    /// miner, last weights; updated after every round) on this port. Off by default.
+    #[arg(long = "dashboard.port")]
+    dashboard_port: Option<u16>,
+    /// Address of the dashboard. It has no login: keep it on loopback and reach it through an
+    /// SSH tunnel or an authenticating reverse proxy.
+    #[arg(long = "dashboard.ip", default_value = "127.0.0.1")]
+    dashboard_ip: IpAddr,
     /// Accepted for compatibility with the original's command lines; unused.
     #[arg(long, hide = true)]
     custom: Option<String>,
@@ -213,6 +222,20 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
                 },
             ))
         };
+        let dashboard = match args.dashboard_port {
+            Some(port) => {
+                let dashboard = Dashboard::new();
+                let addr = dashboard
+                    .serve(SocketAddr::new(args.dashboard_ip, port))
+                    .await?;
+                if !addr.ip().is_loopback() {
+                    tracing::warn!(%addr, "the dashboard has no login and listens beyond loopback");
+                }
+                tracing::info!("dashboard on http://{addr}/");
+                Some(dashboard)
+            }
+            None => None,
+        };
         let config = LoopConfig {
             round: RoundConfig {
                 timeout: Duration::from_secs_f64(args.timeout),
@@ -226,6 +249,7 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
             state_path,
             scores_out: args.scores_out.clone(),
             report_dir: args.report_dir.clone(),
+            dashboard,
         };
         let dendrite = Dendrite::new(hotkey.as_ref().clone());
         tracing::info!(

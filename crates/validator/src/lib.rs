@@ -1,6 +1,8 @@
 //! The validator: where prompts come from, which miners are asked, how their replies are
-//! checked and scored, and the per-miner score state that becomes weights on chain.
+//! checked and scored, the per-miner score state that becomes weights on chain, and the report
+//! and live dashboard that show it.
 
+pub mod dashboard;
 pub mod judge;
 pub mod network;
 pub mod paths;

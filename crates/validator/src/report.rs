@@ -76,19 +76,27 @@ fn sanitize(s: &str) -> String {
 }
 
 /// 16-bit PCM WAV of audio that is finite and at an ordinary rate; anything else is skipped.
-/// Written whole (temporary file and rename) with the workspace's one conversion rule.
+/// Written whole (temporary file and rename).
 fn write_wav(path: &Path, samples: &[f32], rate: u32) -> std::io::Result<()> {
+    let data =
+        playable_wav(samples, rate).ok_or_else(|| std::io::Error::other("not playable audio"))?;
+    atomic_write(path, &data)
+}
+
+/// A 16-bit PCM WAV file (the workspace's one conversion rule) of audio that is finite and at an
+/// ordinary rate; `None` for anything a browser should not be handed. Shared with the dashboard.
+pub(crate) fn playable_wav(samples: &[f32], rate: u32) -> Option<Vec<u8>> {
     if samples.is_empty()
         || !(4_000..=192_000).contains(&rate)
         || samples.iter().any(|s| !s.is_finite())
     {
-        return Err(std::io::Error::other("not playable audio"));
+        return None;
     }
     // Integer PCM sent as numbers (the original miners' int32) is scaled to fit.
     let peak = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
     let scale = if peak > 1.5 { 1.0 / peak } else { 1.0 };
     let scaled: Vec<f32> = samples.iter().map(|s| s * scale).collect();
-    audiosubnet_audio::write_wav16(path, &scaled, rate).map_err(std::io::Error::other)
+    audiosubnet_audio::encode_wav16(&scaled, rate).ok()
 }
 
 fn esc(s: &str) -> String {

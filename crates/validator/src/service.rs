@@ -1,6 +1,7 @@
 //! The validator's main loop: rounds over rotating chunks of miners, state saved after each,
 //! a readable table per round, and the `--scores.out` summary.
 
+use crate::dashboard::Dashboard;
 use crate::judge::Judge;
 use crate::network::Network;
 use crate::prompts::PromptSource;
@@ -31,6 +32,8 @@ pub struct LoopConfig {
     pub scores_out: Option<PathBuf>,
     /// Where to write the HTML report after each round (`--report.dir`).
     pub report_dir: Option<PathBuf>,
+    /// The live dashboard to publish to after each round (`--dashboard.port`).
+    pub dashboard: Option<Dashboard>,
 }
 
 /// Errors that stop the loop.
@@ -102,6 +105,9 @@ pub async fn run_rounds(
             "resumed state"
         );
     }
+    if let Some(dashboard) = &config.dashboard {
+        dashboard.publish(&state, None, network.chain_view());
+    }
     let mut rotation = Rotation::new(config.chunk_size);
     let mut done = 0u64;
     tokio::pin!(shutdown);
@@ -169,6 +175,9 @@ pub async fn run_rounds(
                 network.after_round(&mut state).await;
             }
             state.save(&config.state_path)?;
+            if let Some(dashboard) = &config.dashboard {
+                dashboard.publish(&state, Some(&report), network.chain_view());
+            }
             if config.rounds.is_some_and(|n| done >= n) {
                 break;
             }

@@ -471,6 +471,7 @@ async fn validator_faults_cost_miners_nothing_and_hold_weights() {
         state_path: dir.path().join("state.json"),
         scores_out: None,
         report_dir: None,
+        dashboard: None,
     };
     let weights = Arc::new(AtomicUsize::new(0));
     // Two rounds of two replies, every one a validator fault.

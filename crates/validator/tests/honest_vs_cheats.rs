@@ -298,6 +298,7 @@ fn loop_config(dir: &std::path::Path, rounds: u64, timeout: Duration) -> LoopCon
         state_path: dir.join("state.json"),
         scores_out: Some(dir.join("scores.json")),
         report_dir: Some(dir.join("report")),
+        dashboard: None,
     }
 }
 
