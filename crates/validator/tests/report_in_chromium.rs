@@ -8,21 +8,15 @@
 //! Needs Debian `chromium` (`scripts/test` installs it); `AUDIOSUBNET_TEST_CHROMIUM` overrides
 //! its path.
 
+mod common;
+
 use audiosubnet_validator::report;
-use audiosubnet_validator::round::{MinerResult, RoundReport};
 use audiosubnet_validator::state::ScoreState;
+use common::{ALICE, BOB, CHARLIE, PROMPTS, Rounds};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Alice, Bob and Charlie of the dev chain.
-const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
-const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
-const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
 
 /// The first three colours of report.rs's palette, given to miners in hotkey order.
 const PALETTE: [(&str, [u8; 3]); 3] = [
@@ -31,39 +25,12 @@ const PALETTE: [(&str, [u8; 3]); 3] = [
     ("#2ca02c", [0x2c, 0xa0, 0x2c]),
 ];
 
-const PROMPTS: [&str; 5] = [
-    "The quick brown fox jumps over the lazy dog.",
-    "A validator scores every miner once per round.",
-    "The weights are set on chain every few rounds.",
-    "Speech synthesis turns text into sound.",
-    "Say <b>bold</b> & \"quoted\" words.",
-];
-
-/// Rewards per round; `None` is a failed response (no audio).
-const REWARDS: [(&str, [Option<f64>; 5]); 3] = [
-    (
-        ALICE,
-        [Some(0.9), Some(0.85), Some(0.95), Some(0.9), Some(0.92)],
-    ),
-    (
-        BOB,
-        [Some(0.5), Some(0.6), Some(0.4), Some(0.55), Some(0.5)],
-    ),
-    (CHARLIE, [Some(0.1), Some(0.3), None, Some(0.2), None]),
-];
-
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[test]
 #[ignore = "needs Debian chromium; run scripts/test"]
 fn report_loads_renders_and_plays_in_headless_chromium() {
-    let chromium = std::env::var_os("AUDIOSUBNET_TEST_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        chromium.exists(),
-        "{} not found: install Debian `chromium` or set AUDIOSUBNET_TEST_CHROMIUM",
-        chromium.display()
-    );
+    let chromium = common::chromium();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("report");
     let state = write_rounds(&out);
@@ -118,83 +85,12 @@ fn report_loads_renders_and_plays_in_headless_chromium() {
 
 /// Five rounds of score updates, each followed by `report::write` as the validator does.
 fn write_rounds(out: &Path) -> ScoreState {
-    let mut engine = match audiosubnet_tts::load_engine("espeak", &Default::default()) {
-        Ok(engine) => Some(engine),
-        Err(e) => {
-            eprintln!(
-                "espeak unavailable ({e}); the report gets generated tones instead of speech"
-            );
-            None
-        }
-    };
-    let mut state = ScoreState::default();
-    for (i, prompt) in PROMPTS.iter().enumerate() {
-        let round = i as u64 + 1;
-        let mut results = Vec::new();
-        for (hotkey, rewards) in REWARDS {
-            let reward = rewards[i];
-            let model = if hotkey == CHARLIE { "chirp" } else { "espeak" };
-            state.update(hotkey, None, reward.unwrap_or(0.0), 0.5, reward.is_none());
-            if let Some(m) = state.miners.get_mut(hotkey) {
-                m.model_name = Some(model.into());
-            }
-            let audio = reward.map(|_| {
-                // Charlie is the miner with a cheap "engine": a chirp at another sample rate.
-                let (samples, rate) = match engine.as_mut() {
-                    Some(engine) if hotkey != CHARLIE => {
-                        let speech = engine.synthesize(prompt).expect("espeak synthesis");
-                        (speech.samples, speech.sample_rate)
-                    }
-                    _ => (chirp(24_000), 24_000),
-                };
-                (Arc::new(samples), rate)
-            });
-            if let Some(reward) = reward {
-                state.record_measures(hotkey, 1.0 - reward, 1.0 + 3.0 * reward);
-            }
-            results.push(MinerResult {
-                hotkey: hotkey.into(),
-                uid: None,
-                status: if reward.is_some() { 200 } else { 500 },
-                reward,
-                failed: reward.is_none(),
-                validator_fault: false,
-                judged: reward.is_some(),
-                reason: None,
-                breakdown: None,
-                latency_s: 0.2,
-                model_name: Some(model.into()),
-                transport: audiosubnet_dendrite::Transport::Synapse,
-                audio,
-                transcript: reward.map(|_| prompt.to_lowercase()),
-            });
-        }
-        state.rounds = round;
-        for (hotkey, _) in REWARDS {
-            state.record_history(hotkey, round);
-        }
-        let report = RoundReport {
-            round,
-            prompt: (*prompt).into(),
-            results,
-            identical_audio: vec![],
-        };
-        report::write(out, &state, &report).expect("report::write");
+    let mut rounds = Rounds::new();
+    for _ in 0..PROMPTS.len() {
+        let report = rounds.play();
+        report::write(out, &rounds.state, &report).expect("report::write");
     }
-    state
-}
-
-/// 0.6 s rising from 300 Hz to 1200 Hz, faded in and out.
-fn chirp(rate: u32) -> Vec<f32> {
-    let n = rate as usize * 6 / 10;
-    (0..n)
-        .map(|i| {
-            let t = i as f32 / rate as f32;
-            let phase = 2.0 * std::f32::consts::PI * (300.0 * t + 750.0 * t * t);
-            let fade = (i.min(n - i) as f32 / (rate as f32 * 0.05)).min(1.0);
-            0.4 * fade * phase.sin()
-        })
-        .collect()
+    rounds.state
 }
 
 fn file_url(path: &Path) -> String {
@@ -214,50 +110,19 @@ fn file_url(path: &Path) -> String {
 /// hangs. Its stderr (dbus and GPU complaints are normal) is only shown when it fails.
 fn run_chromium(chromium: &Path, tmp: &Path, extra: &[&str], url: &str, stdout: &Path, what: &str) {
     let profile = tempfile::tempdir_in(tmp).expect("profile dir");
-    let stderr_path = stdout.with_extension("stderr");
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .env("XDG_CONFIG_HOME", profile.path())
-        .env("XDG_CACHE_HOME", profile.path())
-        .stdin(Stdio::null())
-        .stdout(File::create(stdout).expect("stdout file"))
-        .stderr(File::create(&stderr_path).expect("stderr file"))
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", chromium.display()));
+    let mut child = common::spawn_chromium(chromium, profile.path(), extra, url, stdout);
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for chromium") {
             break Some(status);
         }
         if started.elapsed() > CHROMIUM_TIMEOUT {
-            // The whole process group: the browser, its zygote and renderers.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
+            common::kill_chromium(&mut child);
             break None;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let tail: String = {
-        let lines: Vec<&str> = stderr.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    };
+    let tail = common::stderr_tail(stdout);
     match status {
         Some(s) if s.success() => eprintln!("chromium {what}: done in {:.1?}", started.elapsed()),
         Some(s) => panic!("chromium {what} failed ({s}); stderr:\n{tail}"),
