@@ -156,6 +156,26 @@ impl LoggingArgs {
     }
 }
 
+/// Flags of the original miner and validator that have no job here, accepted so that an
+/// operator's existing command lines keep working (every other flag of the seed's tables is a
+/// real flag of `miner` or `validator`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SeedArgs {
+    /// Ignored: accepted for the original's command lines, where it added a free-form value
+    /// (default "my_custom_value") to the config that nothing read.
+    #[arg(long, value_name = "VALUE")]
+    custom: Option<String>,
+}
+
+impl SeedArgs {
+    /// Says at debug level which accepted flags are ignored; call it after logging started.
+    pub(crate) fn log_ignored(&self) {
+        if let Some(value) = &self.custom {
+            tracing::debug!(value = %value, "--custom is accepted for compatibility and ignored");
+        }
+    }
+}
+
 /// Where the Hugging Face engines (SpeechT5, MMS-TTS, Bark) find their checkpoints and voice, and
 /// Kokoro's voice and speed; shared by `tts` and `miner`.
 #[derive(Debug, Clone, clap::Args)]

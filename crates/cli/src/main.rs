@@ -10,9 +10,10 @@ mod query_cmd;
 mod score_cmd;
 mod tts_cmd;
 mod validator_cmd;
+mod version;
 mod wallet_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// A Bittensor subnet for audio generation: miners turn text into speech, validators judge it
@@ -66,7 +67,11 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `--version` adds the commit, features and version_key to `-V`'s plain version. clap takes
+    // a `&'static str` here; the one leaked string lives as long as the process anyway.
+    let long_version: &'static str = Box::leak(version::long_version().into_boxed_str());
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Miner(args) => miner_cmd::run(*args),
         Command::Wallet(args) => wallet_cmd::run(args),

@@ -1,6 +1,6 @@
 //! `audiosubnet miner`: serve `TextToSpeech` from resident speech engines.
 
-use crate::args::{HubModelArgs, LoggingArgs, SubtensorArgs, WalletArgs};
+use crate::args::{HubModelArgs, LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_miner::{
@@ -22,6 +22,8 @@ pub(crate) struct MinerArgs {
     logging: LoggingArgs,
     #[command(flatten)]
     subtensor: SubtensorArgs,
+    #[command(flatten)]
+    seed: SeedArgs,
     /// The subnet to mine on.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
@@ -199,6 +201,7 @@ fn raise_nofile_limit() -> Option<u64> {
 
 pub(crate) fn run(args: MinerArgs) -> Result<()> {
     let _guard = args.logging.init()?;
+    args.seed.log_ignored();
     let hotkey = args
         .wallet
         .wallet()

@@ -1,6 +1,6 @@
 //! `audiosubnet validator`: send prompts to miners, score the speech, keep EMAs, set weights.
 
-use crate::args::{LoggingArgs, SubtensorArgs, WalletArgs, parse_device};
+use crate::args::{LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs, parse_device};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
 use audiosubnet_scoring::{AsrModel, Naturalness, Scorer, ScorerConfig};
@@ -26,6 +26,8 @@ pub(crate) struct ValidatorArgs {
     logging: LoggingArgs,
     #[command(flatten)]
     subtensor: SubtensorArgs,
+    #[command(flatten)]
+    seed: SeedArgs,
     /// The subnet to validate.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
@@ -101,8 +103,9 @@ pub(crate) struct ValidatorArgs {
     /// Validators with a permit and more stake than this (TAO) are not queried.
     #[arg(long = "neuron.vpermit_tao_limit", default_value_t = 4096.0)]
     vpermit_tao_limit: f64,
-    /// `version_key` sent with weights (the chain's WeightsVersionKey is the floor).
-    #[arg(long = "neuron.version_key", default_value_t = 0)]
+    /// `version_key` sent with weights; default: this release's, 1000·major + 10·minor +
+    /// patch as the original's (the chain's WeightsVersionKey is the floor).
+    #[arg(long = "neuron.version_key", default_value_t = crate::version::VERSION_KEY)]
     version_key: u64,
     /// Also query axons the metagraph lists at private, loopback or link-local addresses (a
     /// local chain needs it; on finney or test a miner could use them to point validators at
@@ -131,13 +134,11 @@ pub(crate) struct ValidatorArgs {
     /// SSH tunnel or an authenticating reverse proxy.
     #[arg(long = "dashboard.ip", default_value = "127.0.0.1")]
     dashboard_ip: IpAddr,
-    /// Accepted for compatibility with the original's command lines; unused.
-    #[arg(long, hide = true)]
-    custom: Option<String>,
 }
 
 pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
     let _guard = args.logging.init()?;
+    args.seed.log_ignored();
     if !(0.0..=1.0).contains(&args.alpha) {
         bail!("--alpha must be in [0, 1], got {}", args.alpha);
     }
@@ -257,6 +258,7 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
             mode = if args.offline { "offline" } else { "on chain" },
             netuid = args.netuid,
             transport = %args.transport,
+            version_key = args.version_key,
             "validator running"
         );
         let state = run_rounds(
