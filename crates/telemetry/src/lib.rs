@@ -122,6 +122,15 @@ pub fn serve_metrics(addr: SocketAddr) -> Result<(), TelemetryError> {
             addr,
             msg: e.to_string(),
         })?
+        // Rewards lie in 0..=1, where the time buckets above have only four steps.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("validator_reward".into()),
+            &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+        )
+        .map_err(|e| TelemetryError::Metrics {
+            addr,
+            msg: e.to_string(),
+        })?
         .install()
         .map_err(|e| TelemetryError::Metrics {
             addr,

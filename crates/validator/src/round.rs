@@ -231,6 +231,12 @@ pub async fn run_round(
         }
         metrics::counter!("validator_responses_total", "status" => status.to_string(), "failed" => result.failed.to_string())
             .increment(1);
+        metrics::histogram!("validator_response_seconds", "transport" => transport.to_string())
+            .record(result.latency_s);
+        // Validator faults have no reward: they say nothing about the miner.
+        if let Some(reward) = result.reward {
+            metrics::histogram!("validator_reward").record(reward);
+        }
         results.push(result);
     }
     let identical_audio: Vec<Vec<String>> = by_hash.into_values().filter(|g| g.len() > 1).collect();
