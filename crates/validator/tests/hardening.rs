@@ -12,6 +12,7 @@
 
 use audiosubnet_dendrite::{AxonTarget, Dendrite};
 use audiosubnet_scoring::ScoringError;
+use audiosubnet_validator::dashboard::Dashboard;
 use audiosubnet_validator::judge::{Judge, JudgeError, Judgement, ValidatorFault};
 use audiosubnet_validator::network::{Network, Roster};
 use audiosubnet_validator::prompts::PromptSource;
@@ -471,7 +472,7 @@ async fn validator_faults_cost_miners_nothing_and_hold_weights() {
         state_path: dir.path().join("state.json"),
         scores_out: None,
         report_dir: None,
-        dashboard: None,
+        dashboard: Some(Dashboard::new()),
     };
     let weights = Arc::new(AtomicUsize::new(0));
     // Two rounds of two replies, every one a validator fault.
@@ -497,9 +498,21 @@ async fn validator_faults_cost_miners_nothing_and_hold_weights() {
         0,
         "weights set on a broken scorer"
     );
-    // The scorer recovers: the next round is scored and weights may be set again.
+    // The dashboard got the loaded state at start and each round after it, clips included.
+    let snapshot = config.dashboard.as_ref().expect("dashboard").snapshot();
+    assert_eq!((snapshot.seq, snapshot.round), (3, 2));
+    assert_eq!(snapshot.prompt.as_deref(), Some("Hello there."));
+    assert_eq!(snapshot.miners.len(), 2);
+    for row in &snapshot.miners {
+        assert_eq!(row.ema, 0.8, "{row:?}");
+        assert!(row.incentive.is_none(), "no chain, no incentive");
+        assert_eq!(row.clip.as_ref().map(|c| c.round), Some(2), "{row:?}");
+    }
+    // The scorer recovers: the next round is scored and weights may be set again. A restart: a
+    // fresh dashboard.
     let config = LoopConfig {
         rounds: Some(1),
+        dashboard: Some(Dashboard::new()),
         ..config
     };
     let state = run_rounds(
@@ -517,4 +530,7 @@ async fn validator_faults_cost_miners_nothing_and_hold_weights() {
         let m = &state.miners[&t.axon.hotkey];
         assert!((m.ema - (0.9 * 0.8 + 0.05)).abs() < 1e-9, "{}", m.ema);
     }
+    let snapshot = config.dashboard.as_ref().expect("dashboard").snapshot();
+    assert_eq!((snapshot.seq, snapshot.round), (2, 3));
+    assert!(snapshot.miners.iter().all(|r| r.clip.is_some()));
 }
