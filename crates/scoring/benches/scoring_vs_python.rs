@@ -157,8 +157,8 @@ fn ours_child() -> Result<(), String> {
         let t = b.timings;
         Ok(serde_json::json!({
             "read_ms": read_ms, "prepare_ms": t.prepare_ms, "whisper_ms": t.whisper_ms,
-            "dnsmos_ms": t.dnsmos_ms, "vad_ms": t.vad_ms, "total_ms": t.total_ms,
-            "transcript": b.transcript, "ovrl": b.dnsmos.ovrl,
+            "mos_ms": t.dnsmos_ms + t.distill_mos_ms, "vad_ms": t.vad_ms, "total_ms": t.total_ms,
+            "transcript": b.transcript, "mos": b.mos,
             "speech_fraction": b.speech_fraction,
         }))
     };

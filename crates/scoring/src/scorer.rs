@@ -53,6 +53,25 @@ pub struct ScorerConfig {
     pub queue_capacity: usize,
 }
 
+impl ScorerConfig {
+    /// The model-store names [`ScoringModels::load`] reads with this configuration, so that a
+    /// caller can fetch them first.
+    pub fn required_models(&self) -> Vec<&'static str> {
+        let mut names = vec![
+            self.asr.model_name(),
+            match self.naturalness {
+                Naturalness::Dnsmos => "dnsmos",
+                Naturalness::DistillMos => "distill-mos",
+            },
+            "silero-vad",
+        ];
+        if self.ort_library.is_none() {
+            names.push("onnxruntime");
+        }
+        names
+    }
+}
+
 impl Default for ScorerConfig {
     fn default() -> Self {
         Self {
@@ -77,7 +96,7 @@ pub struct Timings {
     pub whisper_encoder_ms: f64,
     /// Of which the greedy decoding.
     pub whisper_decoder_ms: f64,
-    /// DNSMOS.
+    /// DNSMOS (0 when it is not the naturalness model).
     pub dnsmos_ms: f64,
     /// Distill-MOS (0 when it is not the naturalness model).
     pub distill_mos_ms: f64,
@@ -96,8 +115,8 @@ pub struct ScoreBreakdown {
     pub transcript: String,
     /// Word error rate of the transcript against the prompt, both normalised.
     pub wer: f64,
-    /// DNSMOS P.835 scores (always measured; reported).
-    pub dnsmos: Dnsmos,
+    /// DNSMOS P.835 scores, when it is the naturalness model.
+    pub dnsmos: Option<Dnsmos>,
     /// Distill-MOS, when it is the naturalness model.
     pub distill_mos: Option<f64>,
     /// Which model's MOS the naturalness factor used.
@@ -164,20 +183,26 @@ impl From<Vec<f64>> for Samples {
 /// checks accept, and give the package's own score up to 10.7 s.
 const DISTILL_MOS_MAX_WINDOWS: usize = 4;
 
+/// The naturalness model the formula reads.
+#[derive(Debug)]
+enum NaturalnessModel {
+    Dnsmos(DnsmosModel),
+    DistillMos(DistillMos),
+}
+
 /// The models, loaded once. [`ScoringModels::score`] is synchronous and blocking; the
 /// validator uses it through [`Scorer`].
 #[derive(Debug)]
 pub struct ScoringModels {
     whisper: WhisperAsr,
-    dnsmos: DnsmosModel,
-    /// Loaded when it is the naturalness model.
-    distill_mos: Option<DistillMos>,
+    /// The naturalness model: only the one the formula reads is loaded and run.
+    naturalness: NaturalnessModel,
     vad: VadModel,
 }
 
 impl ScoringModels {
-    /// Loads Whisper (`cfg.asr`), DNSMOS, Distill-MOS (when `cfg.naturalness` asks for it) and
-    /// Silero VAD from the verified model store.
+    /// Loads Whisper (`cfg.asr`), the naturalness model (`cfg.naturalness`) and Silero VAD from
+    /// the verified model store.
     pub fn load(cfg: &ScorerConfig) -> Result<Self, ScoringError> {
         let store = match &cfg.store {
             Some(s) => s.clone(),
@@ -193,11 +218,12 @@ impl ScoringModels {
                 .map_err(|e| ScoringError::Whisper(format!("CUDA device {i}: {e}")))?,
         };
         let whisper = WhisperAsr::load(&store.require(cfg.asr.model_name())?.dir, &device)?;
-        let dnsmos =
-            DnsmosModel::load(&store.require("dnsmos")?.file("sig_bak_ovr.onnx"), &ort_lib)?;
-        let distill_mos = match cfg.naturalness {
-            Naturalness::Dnsmos => None,
-            Naturalness::DistillMos => Some(DistillMos::load(
+        let naturalness = match cfg.naturalness {
+            Naturalness::Dnsmos => NaturalnessModel::Dnsmos(DnsmosModel::load(
+                &store.require("dnsmos")?.file("sig_bak_ovr.onnx"),
+                &ort_lib,
+            )?),
+            Naturalness::DistillMos => NaturalnessModel::DistillMos(DistillMos::load(
                 &store
                     .require("distill-mos")?
                     .file(audiosubnet_distillmos::WEIGHTS_FILE),
@@ -211,8 +237,7 @@ impl ScoringModels {
         )?;
         Ok(Self {
             whisper,
-            dnsmos,
-            distill_mos,
+            naturalness,
             vad,
         })
     }
@@ -240,19 +265,17 @@ impl ScoringModels {
         let heard = self.whisper.transcribe(&pcm, 3 * words + 16)?;
         let transcript = heard.text;
         let whispered = Instant::now();
-        let dnsmos = self.dnsmos.score(&pcm)?;
-        let dnsmosed = Instant::now();
-        let distill_mos = match &self.distill_mos {
-            Some(model) => Some(f64::from(
-                model.score_at_most(&pcm, DISTILL_MOS_MAX_WINDOWS)?,
-            )),
-            None => None,
+        let (naturalness, mos, dnsmos, distill_mos) = match &mut self.naturalness {
+            NaturalnessModel::Dnsmos(model) => {
+                let d = model.score(&pcm)?;
+                (Naturalness::Dnsmos, d.ovrl, Some(d), None)
+            }
+            NaturalnessModel::DistillMos(model) => {
+                let m = f64::from(model.score_at_most(&pcm, DISTILL_MOS_MAX_WINDOWS)?);
+                (Naturalness::DistillMos, m, None, Some(m))
+            }
         };
-        let distilled = Instant::now();
-        let (naturalness, mos) = match distill_mos {
-            Some(m) => (Naturalness::DistillMos, m),
-            None => (Naturalness::Dnsmos, dnsmos.ovrl),
-        };
+        let rated = Instant::now();
         let act = self.vad.activity(&pcm)?;
         let vadded = Instant::now();
 
@@ -294,16 +317,24 @@ impl ScoringModels {
                 whisper_ms: ms(prepared, whispered),
                 whisper_encoder_ms: heard.encoder_ms,
                 whisper_decoder_ms: heard.decoder_ms,
-                dnsmos_ms: ms(whispered, dnsmosed),
-                distill_mos_ms: ms(dnsmosed, distilled),
-                vad_ms: ms(distilled, vadded),
+                dnsmos_ms: if dnsmos.is_some() {
+                    ms(whispered, rated)
+                } else {
+                    0.0
+                },
+                distill_mos_ms: if distill_mos.is_some() {
+                    ms(whispered, rated)
+                } else {
+                    0.0
+                },
+                vad_ms: ms(rated, vadded),
                 total_ms: ms(started, vadded),
             },
         };
         tracing::debug!(
             reward = breakdown.reward,
             wer = breakdown.wer,
-            ovrl = breakdown.dnsmos.ovrl,
+            mos = breakdown.mos,
             speech_fraction = breakdown.speech_fraction,
             total_ms = breakdown.timings.total_ms,
             "scored response"

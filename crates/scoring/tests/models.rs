@@ -92,10 +92,10 @@ fn score(prompt: &str, samples: Vec<f32>, rate: u32) -> Result<ScoreBreakdown, S
 fn show(label: &str, r: &Result<ScoreBreakdown, ScoringError>) {
     match r {
         Ok(b) => eprintln!(
-            "{label:<28} reward {:.3}  wer {:.3}  ovrl {:.2}  speech {:.2}  lead {:.2}s trail {:.2}s  rate {:>5.1} c/s  dur {:.2}s  [{:.0} ms: prep {:.0}, whisper {:.0}, dnsmos {:.0}, vad {:.0}]  {:?}",
+            "{label:<28} reward {:.3}  wer {:.3}  mos {:.2}  speech {:.2}  lead {:.2}s trail {:.2}s  rate {:>5.1} c/s  dur {:.2}s  [{:.0} ms: prep {:.0}, whisper {:.0}, mos {:.0}, vad {:.0}]  {:?}",
             b.reward,
             b.wer,
-            b.dnsmos.ovrl,
+            b.mos,
             b.speech_fraction,
             b.leading_silence_s,
             b.trailing_silence_s,
@@ -104,7 +104,7 @@ fn show(label: &str, r: &Result<ScoreBreakdown, ScoringError>) {
             b.timings.total_ms,
             b.timings.prepare_ms,
             b.timings.whisper_ms,
-            b.timings.dnsmos_ms,
+            b.timings.dnsmos_ms + b.timings.distill_mos_ms,
             b.timings.vad_ms,
             b.transcript,
         ),
@@ -142,10 +142,7 @@ fn honest_engines_are_understood_and_ranked() {
             show(&format!("{engine}@{}", s.sample_rate), &r);
             let b = r.unwrap();
             assert!(b.speech_fraction > 0.6, "{engine}: {b:?}");
-            assert!(
-                b.dnsmos.ovrl > 2.0 && b.dnsmos.ovrl < 4.5,
-                "{engine}: {b:?}"
-            );
+            assert!(b.mos > 2.0 && b.mos < 4.9, "{engine}: {b:?}");
             assert!(b.reward > 0.0 && b.reward <= 1.0);
             assert_eq!(
                 b.factors.pacing, 1.0,
