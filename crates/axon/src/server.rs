@@ -4,6 +4,11 @@
 //! request body, a bound on header bytes and on requests per connection. A slowloris client
 //! therefore holds a slot for at most [`ConnectionLimits::header_timeout`], and one host can
 //! never take every slot.
+//!
+//! Shutdown drains: once the shutdown future resolves, requests already accepted run to the
+//! end (bounded by [`ConnectionLimits::shutdown_grace`]) while new ones, on new or kept-alive
+//! connections, get an immediate 503 so callers go elsewhere instead of waiting on a server that
+//! is leaving.
 
 use axum::Router;
 use axum::body::Body;
@@ -18,7 +23,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -42,7 +47,7 @@ pub struct ConnectionLimits {
     pub max_requests_per_connection: usize,
     /// Largest request head (request line and headers), in bytes (at least 8 KiB).
     pub max_header_bytes: usize,
-    /// Longest wait for in-flight requests at shutdown.
+    /// Longest wait for in-flight requests at shutdown (the drain).
     pub shutdown_grace: Duration,
 }
 
@@ -105,6 +110,44 @@ impl Drop for Slot {
     }
 }
 
+/// Requests being served, and whether the server is draining.
+#[derive(Debug, Default)]
+struct Drain {
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// One request's claim on [`Drain::in_flight`]; released when the handler has answered.
+struct InFlight(Arc<Drain>);
+
+impl InFlight {
+    fn start(drain: &Arc<Drain>) -> Self {
+        drain.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(drain.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The answer to a request that arrives while the server drains.
+fn draining_response() -> Response<Body> {
+    let mut response = Response::new(Body::from(
+        r#"{"message":"the server is shutting down; try another"}"#,
+    ));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// The request body did not arrive within [`ConnectionLimits::body_timeout`].
 #[derive(Debug, thiserror::Error)]
 #[error("the request body did not arrive within {0:?}")]
@@ -144,9 +187,9 @@ impl HttpBody for DeadlineBody {
     }
 }
 
-/// Serves `router` on `listener` with `limits` until `shutdown` resolves, then stops accepting
-/// and waits up to [`ConnectionLimits::shutdown_grace`] for in-flight requests. Handlers get
-/// the peer address as `ConnectInfo<SocketAddr>`.
+/// Serves `router` on `listener` with `limits` until `shutdown` resolves, then drains: requests
+/// in flight are finished (for up to [`ConnectionLimits::shutdown_grace`]) while new ones get
+/// 503. Handlers get the peer address as `ConnectInfo<SocketAddr>`.
 pub async fn serve_with_limits(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -162,29 +205,15 @@ pub async fn serve_with_limits(
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors or a connection reset before accept: keep
-                    // serving the connections we have, and retry shortly.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    let drain = Arc::new(Drain::default());
+    let accept = |stream: tokio::net::TcpStream, peer: SocketAddr| {
         let Some(slot) = slots.try_claim(peer.ip(), &limits) else {
             metrics::counter!("axon_connections_refused_total").increment(1);
             tracing::debug!(%peer, "connection refused: connection limit reached");
-            drop(stream);
-            continue;
+            return;
         };
         let _ = stream.set_nodelay(true);
-        let service = connection_service(router.clone(), peer, limits.clone());
+        let service = connection_service(router.clone(), peer, limits.clone(), drain.clone());
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -193,9 +222,57 @@ pub async fn serve_with_limits(
                 tracing::trace!(%peer, "connection ended: {e}");
             }
         });
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => accept(stream, peer),
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: keep
+                    // serving the connections we have, and retry shortly.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    // The drain: keep the port open so that callers get a fast 503 rather than a refused
+    // connection, until what was accepted is answered.
+    drain.draining.store(true, Ordering::Release);
+    let deadline = Instant::now() + limits.shutdown_grace;
+    let waiting = drain.in_flight.load(Ordering::Acquire);
+    if waiting > 0 {
+        tracing::info!(
+            in_flight = waiting,
+            grace = ?limits.shutdown_grace,
+            "draining: finishing accepted requests, refusing new ones with 503"
+        );
+    }
+    while drain.in_flight.load(Ordering::Acquire) > 0 {
+        tokio::select! {
+            accepted = listener.accept() => {
+                if let Ok((stream, peer)) = accepted {
+                    accept(stream, peer);
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(
+                    in_flight = drain.in_flight.load(Ordering::Acquire),
+                    "shutdown: requests still running after the grace period are abandoned"
+                );
+                break;
+            }
+        }
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    // Responses still streaming and idle keep-alive connections: what is left of the grace.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    if tokio::time::timeout(left, graceful.shutdown())
         .await
         .is_err()
     {
@@ -210,6 +287,7 @@ fn connection_service(
     router: Router,
     peer: SocketAddr,
     limits: Arc<ConnectionLimits>,
+    drain: Arc<Drain>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -218,6 +296,8 @@ fn connection_service(
 > + Clone {
     let served = Arc::new(AtomicUsize::new(0));
     hyper::service::service_fn(move |request: Request<Incoming>| {
+        // Checked before the claim: a request counted in flight is always finished.
+        let in_flight = (!drain.draining.load(Ordering::Acquire)).then(|| InFlight::start(&drain));
         let n = served.fetch_add(1, Ordering::AcqRel) + 1;
         let last = n >= limits.max_requests_per_connection.max(1);
         let body_timeout = limits.body_timeout;
@@ -231,6 +311,10 @@ fn connection_service(
         let request = Request::from_parts(parts, Body::new(body));
         let router = router.clone();
         async move {
+            let Some(_in_flight) = in_flight else {
+                metrics::counter!("axon_draining_refused_total").increment(1);
+                return Ok(draining_response());
+            };
             let mut response = router.oneshot(request).await?;
             if last {
                 response
