@@ -1,6 +1,7 @@
 //! `audiosubnet miner`: serve `TextToSpeech` from resident speech engines.
 
 use crate::args::{HubModelArgs, LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs};
+use crate::models_cmd::{OnDemandArgs, ensure_installed};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_miner::{
@@ -36,6 +37,8 @@ pub(crate) struct MinerArgs {
     model: String,
     #[command(flatten)]
     hub_model: HubModelArgs,
+    #[command(flatten)]
+    models: OnDemandArgs,
     /// Where neural engines run: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -68,6 +71,10 @@ pub(crate) struct MinerArgs {
     /// Seconds a request body may take to arrive.
     #[arg(long = "axon.body_timeout", default_value_t = 30.0, value_parser = parse_secs)]
     axon_body_timeout: f64,
+    /// Seconds a stopping miner (SIGTERM, Ctrl-C) gives the requests it has accepted to finish;
+    /// meanwhile new requests get 503. Keep it under the service manager's stop timeout.
+    #[arg(long = "axon.drain_timeout", default_value_t = 30.0, value_parser = parse_secs)]
+    axon_drain_timeout: f64,
     /// Requests served on one connection before it is closed.
     #[arg(long = "axon.max_requests_per_connection", default_value_t = 1000)]
     axon_max_requests_per_connection: usize,
@@ -176,6 +183,7 @@ impl MinerArgs {
             header_timeout: Duration::from_secs_f64(self.axon_header_timeout),
             body_timeout: Duration::from_secs_f64(self.axon_body_timeout),
             max_requests_per_connection: self.axon_max_requests_per_connection.max(1),
+            shutdown_grace: Duration::from_secs_f64(self.axon_drain_timeout),
             ..ConnectionLimits::default()
         }
     }
@@ -222,12 +230,17 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         queue_capacity: args.queue,
         ..Default::default()
     };
+    ensure_installed(
+        &audiosubnet_tts::store_models(&args.model, args.device),
+        &args.models,
+    )?;
     tracing::info!(model = %args.model, workers = args.workers, "loading speech engine");
     let pool = SynthesisPool::start(&args.model, &engine, pool_config)
         .with_context(|| format!("starting model {}", args.model))?;
     let external_ip = args.axon_external_ip.unwrap_or(args.axon_ip);
     let external_port = args.axon_external_port.unwrap_or(args.axon_port);
     let limits = args.connection_limits(raise_nofile_limit());
+    let drain = limits.shutdown_grace;
     let axon_config = AxonConfig {
         max_body_bytes: args.axon_max_body_bytes,
         max_concurrency: args.axon_max_workers,
@@ -297,8 +310,8 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
             task.abort();
         }
         if let Some(task) = openai {
-            // It saw the same signal; give its in-flight requests a moment to finish.
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            // It saw the same signal and drains under the same grace.
+            let _ = tokio::time::timeout(drain + Duration::from_secs(1), task).await;
         }
         tracing::info!("miner stopped");
         Ok(())

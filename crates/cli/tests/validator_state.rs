@@ -20,7 +20,9 @@ fn validator(dir: &Path, state: &Path, extra: &[&str]) -> Output {
         .arg("--state.path")
         .arg(state)
         .args(extra)
-        // No models here: the run stops at loading them, after the state file was handled.
+        // No models here, and none fetched: the run stops at the model check, after the state
+        // file was handled.
+        .arg("--models.offline")
         .env("AUDIOSUBNET_HOME", dir.join("empty-home"))
         .output()
         .expect("validator runs")

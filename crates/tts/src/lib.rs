@@ -383,6 +383,25 @@ pub fn engine_files(name: &str) -> Option<EngineFiles> {
     })
 }
 
+/// The model-store names engine `name` (or its alias) loads on `device`, so that a caller can
+/// fetch them before [`load_engine`]; empty for engines whose files come from elsewhere.
+pub fn store_models(name: &str, device: Device) -> Vec<&'static str> {
+    let name = match name {
+        "en_US-joe-medium" => "piper",
+        other => other,
+    };
+    match engine_files(name) {
+        Some(EngineFiles::Store(models)) => models
+            .iter()
+            .map(|&m| match (m, device) {
+                ("onnxruntime", Device::Cuda) => "onnxruntime-gpu",
+                _ => m,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The voices engine `name` can be asked for by name (`--model.voice`, the OpenAI `voice`);
 /// empty for engines with one voice.
 pub fn engine_voices(name: &str) -> &'static [&'static str] {
