@@ -20,6 +20,25 @@ mkdir -p "$AUDIOSUBNET_CACHE"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# duration SECONDS: "1m05s".
+duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# step WHAT ESTIMATE FIX CMD...: runs CMD, saying first what it does and roughly how long that
+# takes, then how long it took; when CMD fails, what to run to fix it. Returns CMD's status.
+step() {
+  local what=$1 estimate=$2 fix=$3; shift 3
+  local start=$SECONDS rc=0
+  log "$what ($estimate)"
+  "$@" || rc=$?
+  if [ $rc -eq 0 ]; then
+    printf '    done in %s: %s\n' "$(duration $((SECONDS - start)))" "$what" >&2
+  else
+    log "FAILED after $(duration $((SECONDS - start))): $what"
+    printf '    to fix: %s\n' "$fix" >&2
+  fi
+  return $rc
+}
+
 # json_query FILE EXPR: prints EXPR, a Python expression over the JSON document in FILE (bound to
 # `d`); strings bare, anything else as JSON. The scripts read the binary's `--json` output this
 # way (python3 is on every machine they run on; jq need not be).
