@@ -5,10 +5,10 @@
 //! candle-transformers' EnCodec cannot be reused: it pads with `replicate` where transformers
 //! reflects, and does not trim the transposed convolutions' padding, so its waveform differs.
 
-use audiosubnet_candle::conv_weight;
+use audiosubnet_candle::{conv_weight, conv1d};
 use candle_core::{D, Device, Module, Tensor};
 use candle_nn::rnn::{LSTM, LSTMConfig, RNN};
-use candle_nn::{Conv1d, Conv1dConfig, ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
+use candle_nn::{ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
 
 use crate::config::EncodecConfig;
 
@@ -20,7 +20,9 @@ enum Pad {
 }
 
 struct Conv {
-    conv: Conv1d,
+    weight: Tensor,
+    bias: Tensor,
+    dilation: usize,
     kernel: usize,
     stride: usize,
     causal: bool,
@@ -40,12 +42,10 @@ impl Conv {
         // Weight-normed in the checkpoint, as weight_g / weight_v or parametrizations.
         let weight = conv_weight(&vb, (out, inp, kernel))?;
         let bias = vb.get(out, "bias")?;
-        let config = Conv1dConfig {
-            dilation,
-            ..Default::default()
-        };
         Ok(Self {
-            conv: Conv1d::new(weight, Some(bias), config),
+            weight,
+            bias,
+            dilation,
             kernel: (kernel - 1) * dilation + 1,
             stride: 1,
             causal: cfg.use_causal_conv,
@@ -72,7 +72,8 @@ impl Conv {
             (total - right, right + extra)
         };
         let xs = pad1d(xs, left, right, self.pad)?;
-        self.conv.forward(&xs)
+        conv1d(&xs, &self.weight, 0, self.stride, self.dilation, 1)?
+            .broadcast_add(&self.bias.reshape((1, (), 1))?)
     }
 }
 
