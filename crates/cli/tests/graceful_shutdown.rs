@@ -55,20 +55,32 @@ fn a_miner_stopped_under_load_answers_every_accepted_request() {
     regen(&wallets, "miner", "//Bob");
     let bob = hotkey(&wallets, "miner");
     let port = free_port();
-    let mut miner = start_miner(
-        &wallets,
-        "miner",
-        "espeak",
-        port,
-        &[
-            "--blacklist.allowed_hotkeys",
-            ALICE,
-            "--miner.queue",
-            "64",
-            "--axon.drain_timeout",
-            "120",
-        ],
-    );
+    // Its log says when it has seen the signal and drains.
+    let log = dir.path().join("miner.log");
+    let child = Command::new(bin())
+        .args([
+            "miner",
+            "--offline",
+            "--model",
+            "espeak",
+            "--wallet.name",
+            "miner",
+        ])
+        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
+        .args(["--blacklist.allowed_hotkeys", ALICE, "--miner.queue", "64"])
+        .args(["--axon.drain_timeout", "120"])
+        .arg("--wallet.path")
+        .arg(&wallets)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("miner starts");
+    let mut miner = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{}", read(&log));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let target: AxonTarget = format!("{bob}@127.0.0.1:{port}").parse().expect("target");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (accepted, late, signalled) = runtime.block_on(async {
@@ -101,7 +113,15 @@ fn a_miner_stopped_under_load_answers_every_accepted_request() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         sigterm(&miner.0);
         let signalled = Instant::now();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // On a loaded machine the signal can take a while to be handled; ask once it drains.
+        while !read(&log).contains("draining") {
+            assert!(
+                signalled.elapsed() < Duration::from_secs(60),
+                "{}",
+                read(&log)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let late = Dendrite::new(Keypair::from_uri("//Alice").expect("dev uri"))
             .call(
                 &target,
