@@ -1,17 +1,18 @@
-//! `POST /tts` for `btauth/1` callers (bittensor SDK 11): verify, blacklist, replay, admit,
-//! synthesize, answer with binary audio.
+//! The binary-audio routes for `btauth/1` callers (bittensor SDK 11), `POST /tts` and
+//! `POST /music`: verify, blacklist, replay, admit, generate, answer with binary audio.
 //!
 //! Order: method → declared body size → header shape, receiver binding and freshness (cheap,
 //! before any body is read) → body (bounded, under the deadline) → signature over the body →
-//! blacklist (403) → replay store (written only now) → JSON request → priority gate → handler.
-//! Errors are `{"error": "..."}` and never echo header values, the signature or the payload.
+//! blacklist (403) → replay store (written only now) → JSON request (400) → priority gate →
+//! handler. Errors are `{"error": "..."}` and never echo header values, the signature or the
+//! payload.
 
 use crate::{AxonState, Caller, ForwardError};
 use audiosubnet_protocol::BodyBinding;
 use audiosubnet_protocol::btauth::{self, AuthError};
 use audiosubnet_protocol::tts_http::{
     AudioEncoding, HEADER_ENCODING, HEADER_MODEL, HEADER_SAMPLE_RATE, MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE, TTS_PATH, TtsRequest,
+    MIN_SAMPLE_RATE, MusicRequest, TtsRequest,
 };
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -25,10 +26,8 @@ use std::time::Instant;
 
 /// Seconds a refused-for-capacity caller is told to wait.
 const RETRY_AFTER_SECS: &str = "1";
-/// The name the blacklist and priority hooks see for this route.
-const HOOK_NAME: &str = "tts";
 
-/// Audio a `/tts` handler produced, already encoded as the caller asked.
+/// Audio a `/tts` or `/music` handler produced, already encoded as the caller asked.
 #[derive(Debug, Clone)]
 pub struct TtsAudio {
     /// The body: a WAV file, or raw s16le samples ([`AudioEncoding`]).
@@ -39,16 +38,33 @@ pub struct TtsAudio {
     pub model: String,
 }
 
-/// A `/tts` handler with its types erased.
-pub(crate) trait TtsRoute: Send + Sync {
-    fn call(
+/// The work a checked request will do once admitted (futures are lazy: nothing runs before).
+type Forward = BoxFuture<'static, Result<TtsAudio, ForwardError>>;
+
+/// A binary-audio route with its request type erased.
+pub(crate) trait AudioRoute: Send + Sync {
+    /// The name the blacklist and priority hooks and the metrics see (`tts`, `music`).
+    fn name(&self) -> &'static str;
+    /// Parses and checks the JSON body (`Err`: the 400 message) and returns the handler's work.
+    fn prepare(
         &self,
         caller: Caller,
-        request: TtsRequest,
+        body: &[u8],
         encoding: AudioEncoding,
-    ) -> BoxFuture<'static, Result<TtsAudio, ForwardError>>;
+    ) -> Result<Forward, String>;
 }
 
+/// A preferred sample rate outside the bounds every endpoint honours.
+fn check_sample_rate(rate: Option<u32>) -> Result<(), String> {
+    match rate {
+        Some(r) if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&r) => Err(format!(
+            "sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /tts`: a [`TtsRequest`] for `handler`.
 pub(crate) struct TypedTts<F> {
     handler: F,
 }
@@ -59,24 +75,68 @@ impl<F> TypedTts<F> {
     }
 }
 
-impl<F, Fut> TtsRoute for TypedTts<F>
+impl<F, Fut> AudioRoute for TypedTts<F>
 where
     F: Fn(Caller, TtsRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
 {
-    fn call(
+    fn name(&self) -> &'static str {
+        "tts"
+    }
+
+    fn prepare(
         &self,
         caller: Caller,
-        request: TtsRequest,
+        body: &[u8],
         encoding: AudioEncoding,
-    ) -> BoxFuture<'static, Result<TtsAudio, ForwardError>> {
-        Box::pin((self.handler)(caller, request, encoding))
+    ) -> Result<Forward, String> {
+        let request: TtsRequest = serde_json::from_slice(body).map_err(|_| {
+            "body must be JSON {\"text\": string, \"voice\"?: string, \"sample_rate\"?: integer}"
+                .to_string()
+        })?;
+        check_sample_rate(request.sample_rate)?;
+        Ok(Box::pin((self.handler)(caller, request, encoding)))
     }
 }
 
-/// Whether `path` is the `btauth/1` TTS route of this axon.
-pub(crate) fn is_tts(state: &AxonState, path: &str) -> bool {
-    state.tts.is_some() && path == TTS_PATH
+/// `POST /music`: a [`MusicRequest`] for `handler`.
+pub(crate) struct TypedMusic<F> {
+    handler: F,
+}
+
+impl<F> TypedMusic<F> {
+    pub(crate) fn new(handler: F) -> Self {
+        TypedMusic { handler }
+    }
+}
+
+impl<F, Fut> AudioRoute for TypedMusic<F>
+where
+    F: Fn(Caller, MusicRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
+{
+    fn name(&self) -> &'static str {
+        "music"
+    }
+
+    fn prepare(
+        &self,
+        caller: Caller,
+        body: &[u8],
+        encoding: AudioEncoding,
+    ) -> Result<Forward, String> {
+        let request: MusicRequest = serde_json::from_slice(body).map_err(|_| {
+            "body must be JSON {\"text\": string, \"duration_seconds\"?: number, \"sample_rate\"?: integer}"
+                .to_string()
+        })?;
+        check_sample_rate(request.sample_rate)?;
+        Ok(Box::pin((self.handler)(caller, request, encoding)))
+    }
+}
+
+/// The binary-audio route at `path`, if this axon serves one there.
+pub(crate) fn route_for(state: &AxonState, path: &str) -> Option<Arc<dyn AudioRoute>> {
+    state.audio_routes.get(path).cloned()
 }
 
 /// A `{"error": …}` reply.
@@ -108,7 +168,7 @@ fn unauthorized(e: &AuthError) -> Response {
 
 pub(crate) async fn handle(
     state: Arc<AxonState>,
-    tts: Arc<dyn TtsRoute>,
+    route: Arc<dyn AudioRoute>,
     peer: SocketAddr,
     request: Request,
     started: Instant,
@@ -187,7 +247,7 @@ pub(crate) async fn handle(
         binding: BodyBinding::Hashed,
         timeout,
     };
-    if let Err(reason) = state.hooks.blacklist(HOOK_NAME, &caller) {
+    if let Err(reason) = state.hooks.blacklist(route.name(), &caller) {
         tracing::debug!(hotkey = %caller.hotkey_ss58, %reason, "blacklisted (btauth)");
         return error(
             StatusCode::FORBIDDEN,
@@ -204,31 +264,17 @@ pub(crate) async fn handle(
         return unauthorized(&e);
     }
 
-    let request: TtsRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "body must be JSON {\"text\": string, \"voice\"?: string, \"sample_rate\"?: integer}",
-            );
-        }
-    };
-    if request
-        .sample_rate
-        .is_some_and(|r| !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&r))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!("sample_rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}"),
-        );
-    }
     let accept = parts
         .headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let encoding = AudioEncoding::from_accept(accept);
+    let priority = state.hooks.priority(route.name(), &caller);
+    let forward = match route.prepare(caller, &body, encoding) {
+        Ok(forward) => forward,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
 
-    let priority = state.hooks.priority(HOOK_NAME, &caller);
     let admitted = tokio::time::timeout_at(deadline.into(), state.gate.acquire(priority)).await;
     let _permit = match admitted {
         Ok(Ok(p)) => p,
@@ -245,14 +291,13 @@ pub(crate) async fn handle(
             );
         }
     };
-    let forward = tts.call(caller, request, encoding);
     match tokio::time::timeout_at(deadline.into(), forward).await {
         Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "Synthesis timed out"),
         Ok(Err(ForwardError::BadRequest(m))) => error(StatusCode::BAD_REQUEST, &m),
         Ok(Err(ForwardError::Overloaded(m))) => error(StatusCode::SERVICE_UNAVAILABLE, &m),
         Ok(Err(ForwardError::Internal(m))) => {
             let id = uuid::Uuid::new_v4().simple().to_string();
-            tracing::error!(route = TTS_PATH, error_id = %id, "tts failed: {m}");
+            tracing::error!(route = route.name(), error_id = %id, "btauth request failed: {m}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("Internal Server Error #{id}"),

@@ -7,9 +7,10 @@
 //! comes only from verified headers, never from the body's unauthenticated `dendrite` copy.
 //! Nothing is stored for a caller (its nonce) before the blacklist has accepted it.
 //!
-//! The same axon, on the same port, also serves `POST /tts` to SDK 11 callers that sign with
-//! `btauth/1` ([`AxonBuilder::attach_tts`]): binary audio (WAV or raw s16le) instead of a JSON
-//! list of floats, behind the same blacklist hook, priority gate and limits. There the body is
+//! The same axon, on the same port, also serves `POST /tts` and `POST /music` to SDK 11 callers
+//! that sign with `btauth/1` ([`AxonBuilder::attach_tts`], [`AxonBuilder::attach_music`]):
+//! binary audio (WAV or raw s16le) instead of a JSON list of floats, behind the same blacklist
+//! hook, priority gate and limits. There the body is
 //! read before the signature is checked (`btauth/1` signs its sha256), but only after the
 //! header shape, receiver and freshness checks passed; the nonce is recorded after the
 //! blacklist accepted the caller.
@@ -41,12 +42,13 @@ mod gate;
 mod pipeline;
 mod server;
 
-pub use audiosubnet_protocol::tts_http::{AudioEncoding, TtsRequest};
+pub use audiosubnet_protocol::tts_http::{AudioEncoding, MusicRequest, TtsRequest};
 pub use btauth_route::TtsAudio;
 
 pub use server::{BodyTimeout, ConnectionLimits, serve_with_limits};
 
 use audiosubnet_protocol::btauth::{ReplayStore, VerifyConfig};
+use audiosubnet_protocol::tts_http::{MUSIC_PATH, TTS_PATH};
 use audiosubnet_protocol::{BodyBinding, NonceConfig, NonceTracker, Ping, Synapse};
 use audiosubnet_wallet::{AccountId, Keypair};
 use axum::Router;
@@ -169,7 +171,8 @@ pub(crate) struct AxonState {
     pub(crate) route_names: Vec<&'static str>,
     pub(crate) nonces: Mutex<NonceTracker>,
     pub(crate) gate: Arc<PriorityGate>,
-    pub(crate) tts: Option<Arc<dyn btauth_route::TtsRoute>>,
+    /// The `btauth/1` binary-audio routes by path (`/tts`, `/music`).
+    pub(crate) audio_routes: HashMap<&'static str, Arc<dyn btauth_route::AudioRoute>>,
     pub(crate) replay: Mutex<ReplayStore>,
 }
 
@@ -180,7 +183,7 @@ pub struct AxonBuilder {
     hooks: Arc<dyn AxonHooks>,
     routes: Vec<Arc<dyn ErasedRoute>>,
     serve_synapse: bool,
-    tts: Option<Arc<dyn btauth_route::TtsRoute>>,
+    audio_routes: HashMap<&'static str, Arc<dyn btauth_route::AudioRoute>>,
 }
 
 impl AxonBuilder {
@@ -191,7 +194,21 @@ impl AxonBuilder {
         F: Fn(Caller, TtsRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
     {
-        self.tts = Some(Arc::new(btauth_route::TypedTts::new(handler)));
+        let route = Arc::new(btauth_route::TypedTts::new(handler));
+        self.audio_routes.insert(TTS_PATH, route);
+        self
+    }
+
+    /// Serves `POST /music` to `btauth/1` callers with `handler`, which runs after verification,
+    /// blacklist and admission (hook name `music`) and returns the audio already encoded as
+    /// asked.
+    pub fn attach_music<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Caller, MusicRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
+    {
+        let route = Arc::new(btauth_route::TypedMusic::new(handler));
+        self.audio_routes.insert(MUSIC_PATH, route);
         self
     }
 
@@ -245,7 +262,7 @@ impl AxonBuilder {
             hooks: self.hooks,
             routes,
             route_names,
-            tts: self.tts,
+            audio_routes: self.audio_routes,
             replay: Mutex::new(ReplayStore::new(
                 audiosubnet_protocol::btauth::DEFAULT_RETENTION,
                 replay_capacity,
@@ -273,7 +290,7 @@ impl Axon {
             hooks: Arc::new(AllowAll),
             routes: Vec::new(),
             serve_synapse: true,
-            tts: None,
+            audio_routes: HashMap::new(),
         }
     }
 

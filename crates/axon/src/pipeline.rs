@@ -139,8 +139,8 @@ async fn dispatch(
     let name = request.uri().path().trim_start_matches('/').to_string();
     let metric_name = if state.routes.contains_key(name.as_str()) {
         name.clone()
-    } else if crate::btauth_route::is_tts(&state, request.uri().path()) {
-        "tts".into()
+    } else if let Some(route) = crate::btauth_route::route_for(&state, request.uri().path()) {
+        route.name().into()
     } else {
         "unknown".into()
     };
@@ -159,11 +159,9 @@ async fn run_pipeline(
     request: Request,
     started: Instant,
 ) -> Response {
-    // `POST /tts` is the btauth/1 route; everything else is a Synapse route, as before.
-    if let Some(tts) = state.tts.clone()
-        && crate::btauth_route::is_tts(&state, request.uri().path())
-    {
-        return crate::btauth_route::handle(state, tts, peer, request, started).await;
+    // `POST /tts` and `POST /music` are the btauth/1 routes; everything else is a Synapse route.
+    if let Some(route) = crate::btauth_route::route_for(&state, request.uri().path()) {
+        return crate::btauth_route::handle(state, route, peer, request, started).await;
     }
     let (parts, body) = request.into_parts();
     let name = parts.uri.path().trim_start_matches('/');

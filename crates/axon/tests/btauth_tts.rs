@@ -1,8 +1,9 @@
-//! `POST /tts` for `btauth/1` callers: audio as WAV or s16le, every refusal with its status, and
-//! the Synapse route beside it unchanged.
+//! `POST /tts` (and `POST /music`) for `btauth/1` callers: audio as WAV or s16le, every refusal
+//! with its status, and the Synapse route beside it unchanged.
 
 use audiosubnet_axon::{
-    AudioEncoding, Axon, AxonConfig, AxonHooks, Caller, ForwardError, TtsAudio, TtsRequest,
+    AudioEncoding, Axon, AxonConfig, AxonHooks, Caller, ForwardError, MusicRequest, TtsAudio,
+    TtsRequest,
 };
 use audiosubnet_protocol::btauth::{self, HEADER_HOTKEY, HEADER_RECEIVER, HEADER_VERSION};
 use audiosubnet_protocol::tts_http::pcm16le;
@@ -459,4 +460,100 @@ async fn a_body_that_does_not_arrive_is_408_over_a_real_socket() {
     let text = String::from_utf8_lossy(&reply);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("did not arrive in time"), "{text}");
+}
+
+/// `duration_seconds` of a 440 Hz tone; an empty prompt is a 400 from the handler.
+async fn tone_music(
+    _c: Caller,
+    req: MusicRequest,
+    enc: AudioEncoding,
+) -> Result<TtsAudio, ForwardError> {
+    if req.text.trim().is_empty() {
+        return Err(ForwardError::BadRequest("text is empty".into()));
+    }
+    let rate = req.sample_rate.unwrap_or(32_000);
+    let n = (req.seconds() * f64::from(rate)) as usize;
+    let samples: Vec<f32> = (0..n)
+        .map(|i| 0.3 * (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / rate as f32).sin())
+        .collect();
+    let body = match enc {
+        AudioEncoding::Wav => wav(&samples, rate),
+        AudioEncoding::S16le => pcm16le(&samples),
+    };
+    Ok(TtsAudio {
+        body: body.into(),
+        sample_rate: rate,
+        model: "test-music".into(),
+    })
+}
+
+#[tokio::test]
+async fn music_is_served_beside_tts_with_its_own_hook_name() {
+    struct MusicOnlyForAlice;
+    impl AxonHooks for MusicOnlyForAlice {
+        fn blacklist(&self, synapse: &str, caller: &Caller) -> Result<(), String> {
+            match synapse {
+                "music" if caller.hotkey_ss58 != ALICE => Err("music is for Alice".into()),
+                _ => Ok(()),
+            }
+        }
+    }
+    const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+    let axon = Axon::builder(
+        Keypair::from_uri("//Bob").expect("dev uri"),
+        AxonConfig::default(),
+    )
+    .attach_tts(tone_tts)
+    .attach_music(tone_music)
+    .hooks(Arc::new(MusicOnlyForAlice))
+    .build();
+    let music = |body: &[u8]| Req::signed(body, "/music", Some(BOB), None);
+
+    let (resp, out) = send(
+        &axon,
+        music(br#"{"text":"jazz","duration_seconds":0.5}"#).request(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", String::from_utf8_lossy(&out));
+    assert_eq!(resp.headers()["x-audio-model"], "test-music");
+    assert_eq!(resp.headers()["x-audio-sample-rate"], "32000");
+    assert_eq!(out.len(), 44 + 2 * 16_000);
+    // The speech route is unchanged beside it.
+    let (resp, _) = send(&axon, Req::new("Hi.").request()).await;
+    assert_eq!(resp.status(), 200);
+
+    // Bad bodies are 400 before any work, naming the fields; so is the handler's refusal.
+    for body in [
+        &br#"{"duration_seconds":3}"#[..],
+        b"not json",
+        br#"{"text":"x","sample_rate":1}"#,
+    ] {
+        let (resp, out) = send(&axon, music(body).request()).await;
+        assert_eq!(resp.status(), 400, "{}", String::from_utf8_lossy(body));
+        assert!(!error_of(&out).is_empty());
+    }
+    let (resp, out) = send(&axon, music(br#"{"text":"  "}"#).request()).await;
+    assert_eq!(
+        (resp.status().as_u16(), error_of(&out).as_str()),
+        (400, "text is empty")
+    );
+
+    // The hooks see `music`: a caller refused there is 403 on /music only.
+    let charlie = Keypair::from_uri("//Charlie").expect("dev uri");
+    for (target, want) in [("/music", 403), ("/tts", 200)] {
+        let body = br#"{"text":"Hi."}"#;
+        let req = Req {
+            headers: btauth::sign(&charlie, "POST", target, body, Some(BOB), None),
+            body: body.to_vec(),
+            target: target.to_string(),
+            extra: Vec::new(),
+        };
+        let (resp, _) = send(&axon, req.request()).await;
+        assert_eq!(resp.status(), want, "{target}");
+    }
+
+    // An axon without music answers /music as an unknown route.
+    let speech_only = axon_with(AxonConfig::default(), None);
+    let (resp, _) = send(&speech_only, music(br#"{"text":"jazz"}"#).request()).await;
+    assert_eq!(resp.status(), 404);
 }

@@ -1,12 +1,12 @@
 //! The Bittensor Synapse wire protocol, as the Python SDK (6.x–10.x) speaks it over HTTP.
 //!
-//! This crate owns the pure parts: synapse types ([`TextToSpeech`]), the header codec
+//! This crate owns the pure parts: synapse types ([`TextToSpeech`], [`MusicGeneration`]), the header codec
 //! ([`SynapseHeaders`]), the body hash with Python `str()` semantics ([`body_hash`]), the
 //! signature message ([`signature_message`]) and the nonce rules ([`NonceTracker`]). It does no
 //! IO and holds no keys; `audiosubnet-axon` and `audiosubnet-dendrite` put it on the wire.
 //!
-//! [`btauth`] is the SDK 11 request signing (`btauth/1`), and [`tts_http`] the `POST /tts`
-//! endpoint that carries binary audio for it.
+//! [`btauth`] is the SDK 11 request signing (`btauth/1`), and [`tts_http`] the `POST /tts` and
+//! `POST /music` endpoints that carry binary audio for it.
 //!
 //! ```
 //! use audiosubnet_protocol::{synapse_body_hash, TextToSpeech};
@@ -36,7 +36,8 @@ pub use nonce::{
 };
 pub use pystr::{python_float_repr, python_repr, python_str, python_str_repr};
 pub use synapse::{
-    BodyBinding, Ping, RequestBody, ResponseBody, ResponseTerminals, Synapse, TextToSpeech,
+    BodyBinding, DEFAULT_MUSIC_SECONDS, MUSIC_SAMPLE_RATE, MUSICGEN_TOKENS_PER_SECOND,
+    MusicGeneration, Ping, RequestBody, ResponseBody, ResponseTerminals, Synapse, TextToSpeech,
     check_body_hash, effective_sample_rate, field_names, split_request_body, synapse_body_hash,
 };
 pub use terminal::TerminalInfo;

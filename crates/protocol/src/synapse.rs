@@ -182,6 +182,77 @@ impl TextToSpeech {
     }
 }
 
+/// Samples per second of MusicGen's audio, and of every `MusicGeneration` reply that declares
+/// no rate (the original validator assumed it for all music).
+pub const MUSIC_SAMPLE_RATE: u32 = 32_000;
+/// MusicGen's audio tokens per second: the original `duration` field counts these
+/// (`max_new_tokens`; 755 ≈ 15 s).
+pub const MUSICGEN_TOKENS_PER_SECOND: f64 = 50.0;
+/// Seconds of music asked for when a request names no duration.
+pub const DEFAULT_MUSIC_SECONDS: f64 = 15.0;
+
+/// The text-to-music request of the audio subnet, wire-compatible with the original
+/// `MusicGeneration` (all fields default to `None`).
+///
+/// Two duration fields, never confused: `duration` is the original's, a MusicGen *token* count
+/// (50 per second: the original validator sent 755 for about 15 s); `duration_seconds` is ours,
+/// in seconds, and wins when both are present ([`MusicGeneration::requested_seconds`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MusicGeneration {
+    /// The prompt. Bound to the signature (`required_hash_fields = ["text_input"]`).
+    #[serde(default)]
+    pub text_input: Option<String>,
+    /// The model the miner used (the original's default was `facebook/musicgen-medium`).
+    #[serde(default)]
+    pub model_name: Option<String>,
+    /// The original's length: MusicGen tokens, 50 per second of audio.
+    #[serde(default)]
+    pub duration: Option<i64>,
+    /// The length in seconds; absent from the original protocol.
+    #[serde(default)]
+    pub duration_seconds: Option<f64>,
+    /// Mono samples as a JSON list of floats in [-1, 1].
+    #[serde(default)]
+    pub music_output: Option<Vec<f32>>,
+    /// Hz of `music_output`; absent from the original protocol, where it was always 32 kHz.
+    #[serde(default)]
+    pub sample_rate: Option<u32>,
+}
+
+impl Synapse for MusicGeneration {
+    const NAME: &'static str = "MusicGeneration";
+    const HASH_FIELDS: &'static [&'static str] = &["text_input"];
+    const ACCEPTS_UNHASHED: bool = true;
+}
+
+impl MusicGeneration {
+    /// A request for `seconds` of music for `text`, with both duration fields set so that
+    /// original miners (which read `duration` as tokens) and ours agree on the length.
+    pub fn request(text: impl Into<String>, seconds: f64) -> Self {
+        MusicGeneration {
+            text_input: Some(text.into()),
+            duration: Some((seconds * MUSICGEN_TOKENS_PER_SECOND).round() as i64),
+            duration_seconds: Some(seconds),
+            ..Default::default()
+        }
+    }
+
+    /// The length asked for, in seconds: `duration_seconds`, else `duration` tokens / 50, else
+    /// [`DEFAULT_MUSIC_SECONDS`]. May be non-finite or non-positive: the miner checks it.
+    pub fn requested_seconds(&self) -> f64 {
+        match (self.duration_seconds, self.duration) {
+            (Some(seconds), _) => seconds,
+            (None, Some(tokens)) => tokens as f64 / MUSICGEN_TOKENS_PER_SECOND,
+            (None, None) => DEFAULT_MUSIC_SECONDS,
+        }
+    }
+
+    /// The sample rate of `music_output`: the declared one, else 32 kHz.
+    pub fn effective_sample_rate(&self) -> u32 {
+        self.sample_rate.unwrap_or(MUSIC_SAMPLE_RATE)
+    }
+}
+
 /// The base `Synapse` route every Python axon serves: no fields, echoed back (a ping).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ping {}
@@ -249,6 +320,25 @@ mod tests {
         assert_eq!(out["speech_output"], json!([0.5, -0.25]));
         assert_eq!(out["axon"]["status_code"], json!(200));
         assert_eq!(out["text_input"], json!("hi"));
+    }
+
+    #[test]
+    fn music_duration_reads_seconds_then_tokens() {
+        let original: MusicGeneration =
+            serde_json::from_str(r#"{"text_input":"lo-fi","duration":755}"#).expect("parses");
+        assert!((original.requested_seconds() - 15.1).abs() < 1e-9);
+        assert_eq!(original.effective_sample_rate(), 32_000);
+        let ours = MusicGeneration::request("lo-fi", 12.5);
+        assert_eq!(ours.duration, Some(625));
+        assert_eq!(ours.requested_seconds(), 12.5);
+        let both: MusicGeneration =
+            serde_json::from_str(r#"{"duration":755,"duration_seconds":4.0}"#).expect("parses");
+        assert_eq!(both.requested_seconds(), 4.0);
+        assert_eq!(MusicGeneration::default().requested_seconds(), 15.0);
+        let a = synapse_body_hash(&MusicGeneration::request("jazz", 5.0));
+        let b = synapse_body_hash(&MusicGeneration::request("jazz", 30.0));
+        assert_eq!(a, b, "only the prompt is hashed, as in the original");
+        assert_ne!(a, synapse_body_hash(&MusicGeneration::request("rock", 5.0)));
     }
 
     #[test]

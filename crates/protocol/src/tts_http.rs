@@ -1,13 +1,16 @@
-//! The `POST /tts` endpoint for `btauth/1` callers: a small JSON request, binary audio back.
+//! The `POST /tts` and `POST /music` endpoints for `btauth/1` callers: a small JSON request,
+//! binary audio back.
 //!
-//! The Synapse reply carries audio as a JSON list of floats (~2.3 MB for 5 s at 22 kHz); this
-//! endpoint answers with a 16-bit PCM WAV body (or raw s16le PCM), about 160 KB for 5 s at
+//! The Synapse reply carries audio as a JSON list of floats (~2.3 MB for 5 s at 22 kHz); these
+//! endpoints answer with a 16-bit PCM WAV body (or raw s16le PCM), about 160 KB for 5 s at
 //! 16 kHz. Sample rate and model travel in headers ([`HEADER_SAMPLE_RATE`], [`HEADER_MODEL`]).
 
 use serde::{Deserialize, Serialize};
 
-/// The route (the path, without a query).
+/// The speech route (the path, without a query).
 pub const TTS_PATH: &str = "/tts";
+/// The music route (the path, without a query).
+pub const MUSIC_PATH: &str = "/music";
 /// Response header: samples per second of the audio body.
 pub const HEADER_SAMPLE_RATE: &str = "X-Audio-Sample-Rate";
 /// Response header: the engine that spoke.
@@ -31,6 +34,28 @@ pub struct TtsRequest {
     /// engine's own rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_rate: Option<u32>,
+}
+
+/// The `POST /music` request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MusicRequest {
+    /// What to play: style, mood, instruments, tempo, key.
+    pub text: String,
+    /// Seconds of music; absent: [`crate::DEFAULT_MUSIC_SECONDS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Preferred output sample rate ([`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`]); absent: the
+    /// engine's own rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+}
+
+impl MusicRequest {
+    /// The length asked for, in seconds (not checked: the miner compares it with its limit).
+    pub fn seconds(&self) -> f64 {
+        self.duration_seconds
+            .unwrap_or(crate::DEFAULT_MUSIC_SECONDS)
+    }
 }
 
 /// How the audio body is encoded, chosen by the request's `Accept`.
@@ -121,6 +146,16 @@ mod tests {
             serde_json::from_str(r#"{"text":"hi","voice":"a","sample_rate":16000}"#).unwrap();
         assert_eq!(r.sample_rate, Some(16000));
         assert!(serde_json::from_str::<TtsRequest>(r#"{"voice":"a"}"#).is_err());
+    }
+
+    #[test]
+    fn music_request_json() {
+        let r: MusicRequest = serde_json::from_str(r#"{"text":"jazz"}"#).unwrap();
+        assert_eq!(r.seconds(), crate::DEFAULT_MUSIC_SECONDS);
+        let r: MusicRequest =
+            serde_json::from_str(r#"{"text":"jazz","duration_seconds":7.5}"#).unwrap();
+        assert_eq!(r.seconds(), 7.5);
+        assert!(serde_json::from_str::<MusicRequest>(r#"{"duration_seconds":3}"#).is_err());
     }
 
     #[test]
