@@ -1,0 +1,34 @@
+//! Measurements of a music clip (mono `f32` samples in [-1, 1] at any sample rate) that a prompt
+//! can be checked against without learned models: the tempo, the key and mode, and the level.
+//!
+//! * [`estimate_tempo`] (module `tempo`): spectral-flux onset envelope, autocorrelation over
+//!   40–240 BPM weighted by a log-normal prior around 120 BPM, refined over several beat
+//!   multiples to sub-frame precision.
+//! * [`estimate_key`] (module `key`): chroma from a long-window STFT folded to pitch classes
+//!   (55 Hz–2 kHz), corrected for instruments' 3rd and 5th partials, correlated with the
+//!   Krumhansl–Schmuckler profiles of all 24 keys.
+//! * [`peak`], [`rms_dbfs`], [`clipped_fraction`] (module `level`).
+//!
+//! Every estimator returns `None` rather than a guess on silence, non-finite input or clips too
+//! short to measure; none of them panics on any input.
+//!
+//! # Example
+//!
+//! ```
+//! let sr = 16_000;
+//! // A 440 Hz tone at half scale for one second.
+//! let tone: Vec<f32> = (0..sr)
+//!     .map(|i| 0.5 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / sr as f32).sin())
+//!     .collect();
+//! assert!((audiosubnet_music_analysis::peak(&tone) - 0.5).abs() < 1e-3);
+//! assert!(audiosubnet_music_analysis::estimate_tempo(&[0.0; 100], sr).is_none());
+//! ```
+
+mod key;
+mod level;
+mod stft;
+mod tempo;
+
+pub use key::{KeyEstimate, Mode, PitchClass, chroma, estimate_key};
+pub use level::{CLIP_THRESHOLD, clipped_fraction, peak, rms_dbfs};
+pub use tempo::{MAX_BPM, MIN_BPM, TempoEstimate, estimate_tempo};
