@@ -23,6 +23,8 @@
 
 mod arrange;
 mod compose;
+mod engine;
+mod pool;
 mod prompt;
 mod rng;
 mod score;
@@ -33,6 +35,8 @@ use std::path::{Path, PathBuf};
 
 pub use arrange::{Arrangement, BassLine, Comping, DrumPattern, Instrument, Style, arrange};
 pub use compose::compose;
+pub use engine::{DEFAULT_ENGINE, ENGINES, MusicEngine, MusicOptions, load_engine};
+pub use pool::{MusicJob, MusicPool, MusicPoolConfig, QueueFull};
 pub use score::{
     BASS_CHANNEL, DRUM_CHANNEL, HARMONY_CHANNEL, MELODY_CHANNEL, Note, PAD_CHANNEL, Part, Score,
 };
@@ -62,6 +66,17 @@ pub enum MusicError {
     /// The synthesizer refused its settings.
     #[error("synthesizer: {0}")]
     Synth(String),
+    /// No engine has this name.
+    #[error("unknown music model `{name}` (known: {known}; MusicGen is not in this release)")]
+    UnknownEngine {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
+    /// A worker thread could not start or stopped.
+    #[error("music worker: {0}")]
+    Worker(String),
 }
 
 /// A generated clip.
