@@ -8,6 +8,8 @@ usage:
       signs requests with `bittensor.http_auth.sign` (wallets from a mnemonic in a temp dir,
       sr25519 and ed25519), posts them to BASE_URL/tts with urllib, and prints per scenario
       what `bittensor.http_auth.verify` says of the same request next to our server's answer.
+  btauth11.py music BASE_URL RECEIVER_SS58 TEXT SECONDS
+      posts one signed music request to BASE_URL/music and prints the status and the WAV's shape.
 """
 import io
 import json
@@ -133,11 +135,35 @@ def post(base, receiver):
         out(result)
 
 
+def music(base, receiver, text, seconds):
+    w = wallet(tempfile.mkdtemp(), "sr", 1)
+    body = json.dumps({"text": text, "duration_seconds": float(seconds)}).encode()
+    headers = http_auth.sign(w, method="POST", path="/music", body=body, receiver_ss58=receiver)
+    req = urllib.request.Request(base + "/music", data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    for k, v in headers.items():
+        req.add_header(k, v)
+    result = {}
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            data = r.read()
+            result.update(status=r.status, content_type=r.headers.get("Content-Type"),
+                          sample_rate=r.headers.get("X-Audio-Sample-Rate"),
+                          model=r.headers.get("X-Audio-Model"))
+            with wave.open(io.BytesIO(data)) as wav:
+                result.update(wav_rate=wav.getframerate(), wav_frames=wav.getnframes())
+    except urllib.error.HTTPError as e:
+        result.update(status=e.code, error=json.loads(e.read().decode(errors="replace")).get("error"))
+    out(result)
+
+
 def main():
     if sys.argv[1] == "payload":
         payload(json.loads(sys.argv[2]))
     elif sys.argv[1] == "post":
         post(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "music":
+        music(*sys.argv[2:6])
     else:
         raise SystemExit(__doc__)
 

@@ -6,6 +6,7 @@ mod chain_cmd;
 mod localnet_cmd;
 mod miner_cmd;
 mod models_cmd;
+mod music_cmd;
 mod query_cmd;
 mod score_cmd;
 mod tts_cmd;
@@ -16,8 +17,8 @@ mod wallet_cmd;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// A Bittensor subnet for audio generation: miners turn text into speech, validators judge it
-/// and set weights on chain.
+/// A Bittensor subnet for audio generation: miners turn text into speech (and music),
+/// validators judge it and set weights on chain.
 #[derive(Debug, Parser)]
 #[command(name = "audiosubnet", version, about, propagate_version = true)]
 struct Cli {
@@ -33,6 +34,8 @@ enum Command {
     Wallet(wallet_cmd::WalletCli),
     /// Synthesize one text to a WAV file, or serve the OpenAI-compatible speech endpoint (--serve).
     Tts(tts_cmd::TtsArgs),
+    /// Make one clip of music from a text prompt to a WAV file.
+    Music(music_cmd::MusicArgs),
     /// Fetch and list the models the engines and the validator use.
     Models(models_cmd::ModelsArgs),
     /// Show a subnet's neurons (uids, keys, stake, trust, incentive, dividends, axons).
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Miner(args) => miner_cmd::run(*args),
         Command::Wallet(args) => wallet_cmd::run(args),
         Command::Tts(args) => with_default_logging(|| tts_cmd::run(args)),
+        Command::Music(args) => with_default_logging(|| music_cmd::run(args)),
         Command::Models(args) => with_default_logging(|| models_cmd::run(args)),
         Command::Metagraph(args) => with_default_logging(|| chain_cmd::run_metagraph(args)),
         Command::Register(args) => with_default_logging(|| chain_cmd::run_register(args)),

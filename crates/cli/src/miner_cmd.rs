@@ -1,16 +1,20 @@
-//! `audiosubnet miner`: serve `TextToSpeech` from resident speech engines.
+//! `audiosubnet miner`: serve `TextToSpeech` from resident speech engines, and with `--task
+//! music` (or `speech,music`) `MusicGeneration` from resident music engines, on one axon.
 
 use crate::args::{HubModelArgs, LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs};
 use crate::models_cmd::{OnDemandArgs, ensure_installed};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_miner::{
-    ApiKey, ChainPolicy, OfflinePolicy, OpenAiConfig, Transports, build_axon_with,
-    metagraph_sync_task, spawn_openai,
+    ApiKey, ChainPolicy, MusicService, OfflinePolicy, OpenAiConfig, Services, Transports,
+    build_axon_for, metagraph_sync_task, spawn_openai,
 };
+use audiosubnet_music::{MusicOptions, MusicPool};
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,13 +32,36 @@ pub(crate) struct MinerArgs {
     /// The subnet to mine on.
     #[arg(long, default_value_t = 1)]
     netuid: u16,
+    /// What this miner answers: speech (TextToSpeech), music (MusicGeneration), or both
+    /// (`speech,music`), all on the one axon.
+    #[arg(long, default_value = "speech")]
+    task: Tasks,
     /// Speech engine: kokoro (Kokoro-82M; --model.voice, --model.speed), piper (alias
     /// en_US-joe-medium), festival, flite, espeak, and the seed's
     /// Hugging Face models (from the Hugging Face cache, downloaded when missing, or
     /// --model.path): microsoft/speecht5_tts, facebook/mms-tts-eng, suno/bark, suno/bark-small;
     /// vits runs any VitsModel checkpoint in --model.path. `silence` is a deliberately useless engine for demos.
+    /// With `--task music` alone it names the music engine instead (see --music.model).
     #[arg(long, default_value = "piper")]
     model: String,
+    /// Music engine for `--task music`: soundfont (alias fluidsynth; General MIDI through a
+    /// SoundFont, CPU). Default: --model when the task is music alone, else soundfont.
+    /// `--music_model` (the original miner's spelling) is an alias.
+    #[arg(long = "music.model", alias = "music_model")]
+    music_model: Option<String>,
+    /// The music engine's SoundFont (.sf2); default: the fluid-soundfont-gm package's
+    /// FluidR3_GM.sf2.
+    #[arg(long = "music.soundfont")]
+    music_soundfont: Option<PathBuf>,
+    /// Longest clip served, in seconds; longer requests get 400 saying so.
+    #[arg(long = "music.max_seconds", default_value_t = 30.0, value_parser = parse_secs)]
+    music_max_seconds: f64,
+    /// Music worker threads, each with a resident engine.
+    #[arg(long = "music.workers", default_value_t = 1)]
+    music_workers: usize,
+    /// Music requests that may wait for a worker; beyond this the miner answers 503 at once.
+    #[arg(long = "music.queue", default_value_t = 4)]
+    music_queue: usize,
     #[command(flatten)]
     hub_model: HubModelArgs,
     #[command(flatten)]
@@ -158,7 +185,46 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The services a miner answers (`--task`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tasks {
+    pub(crate) speech: bool,
+    pub(crate) music: bool,
+}
+
+impl FromStr for Tasks {
+    type Err = String;
+
+    /// A comma-separated list of `speech` and `music`, at least one.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut tasks = Tasks {
+            speech: false,
+            music: false,
+        };
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "speech" | "tts" => tasks.speech = true,
+                "music" | "ttm" => tasks.music = true,
+                other => return Err(format!("unknown task `{other}` (speech, music)")),
+            }
+        }
+        if !tasks.speech && !tasks.music {
+            return Err("name at least one task: speech, music".into());
+        }
+        Ok(tasks)
+    }
+}
+
 impl MinerArgs {
+    /// The music engine's name: `--music.model`, else `--model` when music is the only task.
+    fn music_model(&self) -> &str {
+        match (&self.music_model, self.task.speech) {
+            (Some(name), _) => name,
+            (None, false) => &self.model,
+            (None, true) => audiosubnet_music::DEFAULT_ENGINE,
+        }
+    }
+
     /// The connection limits for the axon and the OpenAI endpoint, lowered to what `nofile`
     /// open files allow (each server gets half, less a reserve for engines and logs).
     fn connection_limits(&self, nofile: Option<u64>) -> ConnectionLimits {
@@ -230,13 +296,40 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         queue_capacity: args.queue,
         ..Default::default()
     };
-    ensure_installed(
-        &audiosubnet_tts::store_models(&args.model, args.device),
-        &args.models,
-    )?;
-    tracing::info!(model = %args.model, workers = args.workers, "loading speech engine");
-    let pool = SynthesisPool::start(&args.model, &engine, pool_config)
-        .with_context(|| format!("starting model {}", args.model))?;
+    let speech = if args.task.speech {
+        ensure_installed(
+            &audiosubnet_tts::store_models(&args.model, args.device),
+            &args.models,
+        )?;
+        tracing::info!(model = %args.model, workers = args.workers, "loading speech engine");
+        let pool = SynthesisPool::start(&args.model, &engine, pool_config)
+            .with_context(|| format!("starting model {}", args.model))?;
+        Some(Arc::new(pool))
+    } else {
+        None
+    };
+    let music = if args.task.music {
+        let name = args.music_model().to_owned();
+        let options = MusicOptions {
+            soundfont: args.music_soundfont.clone(),
+        };
+        tracing::info!(model = %name, workers = args.music_workers, "loading music engine");
+        let pool = audiosubnet_music::load_engines(&name, &options, args.music_workers)
+            .and_then(|engines| MusicPool::from_engines(args.music_queue, engines))
+            .with_context(|| format!("starting music model {name}"))?;
+        Some(Arc::new(MusicService {
+            pool,
+            max_seconds: args.music_max_seconds,
+        }))
+    } else {
+        None
+    };
+    let served_model = match (&speech, &music) {
+        (Some(s), Some(m)) => format!("{} + {}", s.engine_name(), m.pool.engine_name()),
+        (Some(s), None) => s.engine_name().to_owned(),
+        (None, Some(m)) => m.pool.engine_name().to_owned(),
+        (None, None) => String::new(),
+    };
     let external_ip = args.axon_external_ip.unwrap_or(args.axon_ip);
     let external_port = args.axon_external_port.unwrap_or(args.axon_port);
     let limits = args.connection_limits(raise_nofile_limit());
@@ -258,10 +351,9 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         ..Default::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let pool = Arc::new(pool);
     runtime.block_on(async move {
-        let openai = match args.openai_port {
-            Some(port) => Some(
+        let openai = match (args.openai_port, &speech) {
+            (Some(port), Some(pool)) => Some(
                 spawn_openai(
                     SocketAddr::new(args.openai_ip, port),
                     pool.clone(),
@@ -270,7 +362,8 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
                 )
                 .await?,
             ),
-            None => None,
+            (Some(_), None) => bail!("--openai.port serves speech: add `speech` to --task"),
+            (None, _) => None,
         };
         let hotkey_ss58 = hotkey.ss58();
         let (hooks, sync): (Arc<dyn AxonHooks>, Option<_>) = if args.offline {
@@ -294,14 +387,15 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
             );
             (policy, Some(tokio::spawn(task)))
         };
-        let axon = build_axon_with(hotkey, axon_config, pool, hooks, args.axon_transports);
+        let services = Services { speech, music };
+        let axon = build_axon_for(hotkey, axon_config, services, hooks, args.axon_transports);
         let bind = SocketAddr::new(args.axon_ip, args.axon_port);
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .with_context(|| format!("binding the axon to {bind}"))?;
         let mode = if args.offline { "offline" } else { "on chain" };
         tracing::info!(
-            netuid = args.netuid, %bind, hotkey = %hotkey_ss58, model = %args.model,
+            netuid = args.netuid, %bind, hotkey = %hotkey_ss58, model = %served_model,
             "miner serving {mode}: validators reach {hotkey_ss58}@{external_ip}:{external_port}"
         );
         axon.serve(listener, audiosubnet_telemetry::shutdown_signal())
@@ -414,6 +508,25 @@ mod tests {
         assert_eq!(limits.header_timeout, Duration::from_millis(2500));
         assert_eq!(limits.max_requests_per_connection, 7);
         assert!(!format!("{:?}", args.openai_api_key).contains("sk-test"));
+    }
+
+    #[test]
+    fn tasks_pick_the_engines() {
+        let speech = parse(&[]).expect("defaults");
+        assert!(speech.task.speech && !speech.task.music);
+        let music = parse(&["--task", "music", "--model", "fluidsynth"]).expect("music");
+        assert!(!music.task.speech && music.task.music);
+        assert_eq!(music.music_model(), "fluidsynth");
+        let both = parse(&["--task", "speech,music", "--model", "kokoro"]).expect("both");
+        assert_eq!(both.model, "kokoro");
+        assert_eq!(both.music_model(), audiosubnet_music::DEFAULT_ENGINE);
+        let named =
+            parse(&["--task", "music,speech", "--music.model", "soundfont"]).expect("named");
+        assert_eq!(named.music_model(), "soundfont");
+        for bad in ["", "video", "speech,video"] {
+            assert!(parse(&["--task", bad]).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse(&["--music.max_seconds", "0"]).is_err());
     }
 
     #[test]

@@ -4,21 +4,25 @@
 //! metagraph-based blacklists) plugs in through [`AxonHooks`]. The same pool can also answer
 //! OpenAI-style `POST /v1/audio/speech` requests ([`openai`]). The axon speaks both transports
 //! ([`Transports`]): the SDK ≤ 10 Synapse (`POST /TextToSpeech`, audio as JSON floats) and the
-//! SDK 11 `btauth/1` `POST /tts` (audio as WAV or raw s16le).
+//! SDK 11 `btauth/1` `POST /tts` (audio as WAV or raw s16le). A miner may also make music
+//! ([`music`]): `POST /MusicGeneration` and `POST /music` from a
+//! [`audiosubnet_music::MusicPool`], on the same axon, hooks and limits.
 
 mod chain_policy;
+pub mod music;
 pub mod openai;
 mod stats;
 
 pub use chain_policy::{ChainPolicy, metagraph_sync_task};
+pub use music::{MusicService, generate_music};
 pub use openai::{ApiKey, OpenAiConfig, openai_router, serve_openai, spawn_openai};
 pub use stats::{REQUEST_SECONDS, REQUESTS_TOTAL, describe_metrics};
 
 use audiosubnet_axon::{
     AudioEncoding, Axon, AxonConfig, AxonHooks, Caller, ForwardError, TtsAudio, TtsRequest,
 };
-use audiosubnet_protocol::TextToSpeech;
 use audiosubnet_protocol::tts_http::pcm16le;
+use audiosubnet_protocol::{MusicGeneration, TextToSpeech};
 use audiosubnet_tts::{Speech, SynthesisPool, TtsError};
 use audiosubnet_wallet::Keypair;
 use std::collections::HashSet;
@@ -107,19 +111,59 @@ pub fn build_axon_with(
     hooks: Arc<dyn AxonHooks>,
     transports: Transports,
 ) -> Axon {
+    let services = Services {
+        speech: Some(pool),
+        music: None,
+    };
+    build_axon_for(hotkey, config, services, hooks, transports)
+}
+
+/// What an axon answers: speech, music, or both, from resident pools.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// `TextToSpeech` (Synapse) and `POST /tts` (`btauth/1`).
+    pub speech: Option<Arc<SynthesisPool>>,
+    /// `MusicGeneration` (Synapse) and `POST /music` (`btauth/1`).
+    pub music: Option<Arc<MusicService>>,
+}
+
+/// The axon for `hotkey` answering the `services` it is given on the given transports, all on
+/// one port with the same hooks, priority gate and limits. A service it is not given is 404.
+pub fn build_axon_for(
+    hotkey: Keypair,
+    config: AxonConfig,
+    services: Services,
+    hooks: Arc<dyn AxonHooks>,
+    transports: Transports,
+) -> Axon {
     let mut builder = Axon::builder(hotkey, config)
         .hooks(hooks)
         .synapse(transports.synapse);
-    if transports.synapse {
-        let pool = pool.clone();
-        builder = builder.attach(move |caller: Caller, request: TextToSpeech| {
-            synthesize(pool.clone(), caller, request)
-        });
+    if let Some(pool) = services.speech {
+        if transports.synapse {
+            let pool = pool.clone();
+            builder = builder.attach(move |caller: Caller, request: TextToSpeech| {
+                synthesize(pool.clone(), caller, request)
+            });
+        }
+        if transports.btauth {
+            builder = builder.attach_tts(move |caller, request, encoding| {
+                synthesize_audio(pool.clone(), caller, request, encoding)
+            });
+        }
     }
-    if transports.btauth {
-        builder = builder.attach_tts(move |caller, request, encoding| {
-            synthesize_audio(pool.clone(), caller, request, encoding)
-        });
+    if let Some(music) = services.music {
+        if transports.synapse {
+            let music = music.clone();
+            builder = builder.attach(move |caller: Caller, request: MusicGeneration| {
+                generate_music(music.clone(), caller, request)
+            });
+        }
+        if transports.btauth {
+            builder = builder.attach_music(move |caller, request, encoding| {
+                music::generate_music_audio(music.clone(), caller, request, encoding)
+            });
+        }
     }
     builder.build()
 }

@@ -7,8 +7,9 @@
 use std::sync::Once;
 use std::time::Instant;
 
-/// Requests answered, by front end (`path`: `synapse` or `openai`) and HTTP status
-/// (`cancelled` when the caller or the axon's timeout dropped the request first).
+/// Requests answered, by front end (`path`: `synapse`, `btauth`, `openai`, `music` or
+/// `music-btauth`) and HTTP status (`cancelled` when the caller or the axon's timeout dropped
+/// the request first).
 pub const REQUESTS_TOTAL: &str = "miner_requests_total";
 /// Seconds from accepting a request to answering it, by front end (queueing included).
 pub const REQUEST_SECONDS: &str = "miner_request_duration_seconds";
@@ -20,7 +21,7 @@ pub fn describe_metrics() {
     ONCE.call_once(|| {
         metrics::describe_counter!(
             REQUESTS_TOTAL,
-            "Speech requests answered, by front end (path) and HTTP status."
+            "Speech and music requests answered, by front end (path) and HTTP status."
         );
         metrics::describe_histogram!(
             REQUEST_SECONDS,

@@ -47,15 +47,32 @@ impl MusicEngine for ClassicMusicEngine {
     }
 }
 
+/// `count` engines `name` for a worker pool, sharing what they can: the SoundFont engines share
+/// one resident SoundFont (148 MB for FluidR3_GM) instead of loading it per worker.
+pub fn load_engines(
+    name: &str,
+    options: &MusicOptions,
+    count: usize,
+) -> Result<Vec<Box<dyn MusicEngine>>, MusicError> {
+    let first = load_classic(name, options)?;
+    Ok((0..count.max(1))
+        .map(|_| Box::new(first.clone()) as Box<dyn MusicEngine>)
+        .collect())
+}
+
 /// Loads the engine `name` (see [`ENGINES`]).
 pub fn load_engine(name: &str, options: &MusicOptions) -> Result<Box<dyn MusicEngine>, MusicError> {
+    Ok(Box::new(load_classic(name, options)?))
+}
+
+fn load_classic(name: &str, options: &MusicOptions) -> Result<ClassicMusicEngine, MusicError> {
     match name {
         "soundfont" | "fluidsynth" | "classic" => {
             let path = options
                 .soundfont
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_SOUNDFONT));
-            Ok(Box::new(ClassicMusicEngine::load(&path)?))
+            ClassicMusicEngine::load(&path)
         }
         other => Err(MusicError::UnknownEngine {
             name: other.to_owned(),

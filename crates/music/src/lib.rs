@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 pub use arrange::{Arrangement, BassLine, Comping, DrumPattern, Instrument, Style, arrange};
 pub use compose::compose;
-pub use engine::{DEFAULT_ENGINE, ENGINES, MusicEngine, MusicOptions, load_engine};
+pub use engine::{DEFAULT_ENGINE, ENGINES, MusicEngine, MusicOptions, load_engine, load_engines};
 pub use pool::{MusicJob, MusicPool, MusicPoolConfig, QueueFull};
 pub use score::{
     BASS_CHANNEL, DRUM_CHANNEL, HARMONY_CHANNEL, MELODY_CHANNEL, Note, PAD_CHANNEL, Part, Score,

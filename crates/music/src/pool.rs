@@ -159,6 +159,27 @@ impl MusicPool {
         Ok(pool)
     }
 
+    /// Starts one worker per engine in `engines` (e.g. from [`crate::load_engines`]).
+    pub fn from_engines(
+        queue_capacity: usize,
+        engines: Vec<Box<dyn MusicEngine>>,
+    ) -> Result<Self, MusicError> {
+        let config = MusicPoolConfig {
+            workers: engines.len(),
+            queue_capacity,
+        };
+        let engines: Mutex<Vec<Option<Box<dyn MusicEngine>>>> =
+            Mutex::new(engines.into_iter().map(Some).collect());
+        MusicPool::start(config, move |index| {
+            engines
+                .lock()
+                .map_err(|_| MusicError::Worker("engine list poisoned".into()))?
+                .get_mut(index)
+                .and_then(Option::take)
+                .ok_or_else(|| MusicError::Worker(format!("no engine for worker {index}")))
+        })
+    }
+
     /// Queues `job`; the receiver yields the clip. Never blocks: a full queue is [`QueueFull`].
     pub fn try_submit(
         &self,

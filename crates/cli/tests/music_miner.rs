@@ -1,0 +1,154 @@
+//! A music miner (`audiosubnet miner --task music`) queried by the Python SDK 10.5 dendrite with
+//! the original `MusicGeneration` declarations (AudioSubnet's HEAD and BittAudio's), and by an
+//! SDK 11.3 client signing `btauth/1` for `POST /music`: real music from the SoundFont engine
+//! comes back; a length over the miner's limit gets a clear 400; a miner serving both tasks
+//! answers both on one port.
+
+mod common;
+
+use common::{free_port, python_script, regen, start_miner};
+use std::process::Command;
+
+const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+
+fn query_music(port: u16, variant: &str, text: &str, tokens: i64) -> serde_json::Value {
+    let port = port.to_string();
+    let tokens = tokens.to_string();
+    python_script(
+        "query_music.py",
+        &[BOB, "127.0.0.1", &port, variant, text, &tokens, "60"],
+    )
+}
+
+#[test]
+#[ignore = "needs the Python SDK venv and fluid-soundfont-gm; run scripts/test"]
+fn python_dendrite_gets_music_from_our_music_miner() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let wallets = home.path().join("wallets");
+    regen(&wallets, "miner", "//Bob");
+    let port = free_port();
+    let _miner = start_miner(
+        &wallets,
+        "miner",
+        "fluidsynth",
+        port,
+        &["--task", "music", "--music.max_seconds", "20"],
+    );
+
+    for (variant, prompt) in [
+        (
+            "head",
+            "upbeat jazz trio with piano and brushed drums, 120 bpm",
+        ),
+        ("bittaudio", "melancholic ambient pads in D minor"),
+    ] {
+        // 250 MusicGen tokens: 5 s, as the original validators counted.
+        let r = query_music(port, variant, prompt, 250);
+        assert_eq!(r["status_code"], 200, "{variant}: {r}");
+        assert_eq!(r["is_success"], true, "{variant}: {r}");
+        // HEAD's class leaves model_name unset and the miner names its engine; BittAudio's
+        // sends its Literal default, which must come back unchanged or its dendrite refuses
+        // the reply.
+        let model = if variant == "head" {
+            "soundfont"
+        } else {
+            "facebook/musicgen-medium"
+        };
+        assert_eq!(r["model_name"], model, "{variant}: {r}");
+        assert_eq!(r["all_floats"], true, "{variant}: {r}");
+        assert_eq!(r["text_input"], prompt, "{variant}: {r}");
+        let rate = r["sample_rate"].as_f64().unwrap_or(32_000.0);
+        assert_eq!(rate, 32_000.0, "{variant}: {r}");
+        let seconds = r["samples"].as_f64().expect("samples") / rate;
+        assert!((seconds - 5.0).abs() <= 0.5, "{variant}: {seconds} s: {r}");
+        let (peak, rms) = (
+            r["peak"].as_f64().expect("peak"),
+            r["rms"].as_f64().expect("rms"),
+        );
+        assert!(
+            peak <= 1.0 && rms > 0.01,
+            "{variant}: peak {peak}, rms {rms}: {r}"
+        );
+    }
+
+    // 2000 s is over --music.max_seconds: a 400 that says the limit.
+    let long = query_music(port, "head", "an endless drone", 100_000);
+    assert_eq!(long["status_code"], 400, "{long}");
+    let message = long["status_message"].as_str().unwrap_or("");
+    assert!(message.contains("20 s"), "{long}");
+    // A blank prompt is a 400 too, and the miner keeps serving.
+    assert_eq!(query_music(port, "head", "  ", 100)["status_code"], 400);
+    assert_eq!(
+        query_music(port, "head", "a folk song", 100)["status_code"],
+        200
+    );
+
+    // SDK 11: `btauth/1` signed by `bittensor.http_auth`, binary WAV back.
+    let bt11 = std::env::var("AUDIOSUBNET_TEST_PYTHON_BT11")
+        .expect("AUDIOSUBNET_TEST_PYTHON_BT11 (scripts/test sets it)");
+    let base = format!("http://127.0.0.1:{port}");
+    let sdk11 = |text: &str, seconds: &str| {
+        let out = Command::new(&bt11)
+            .args(["btauth11.py", "music", &base, BOB, text, seconds])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python"))
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("{stdout}: {e}"))
+    };
+    let wav = sdk11("a waltz for strings in G major", "3");
+    assert_eq!(wav["status"], 200, "{wav}");
+    assert_eq!(wav["model"], "soundfont", "{wav}");
+    assert_eq!(wav["wav_rate"], 32_000, "{wav}");
+    let frames = wav["wav_frames"].as_f64().expect("frames");
+    assert!((frames / 32_000.0 - 3.0).abs() <= 0.5, "{wav}");
+    let too_long = sdk11("an endless drone", "600");
+    assert_eq!(too_long["status"], 400, "{too_long}");
+    assert!(
+        too_long["error"].as_str().unwrap_or("").contains("20 s"),
+        "{too_long}"
+    );
+}
+
+#[test]
+#[ignore = "needs the Python SDK venv, espeak-ng and fluid-soundfont-gm; run scripts/test"]
+fn one_miner_serves_speech_and_music_on_one_port() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let wallets = home.path().join("wallets");
+    regen(&wallets, "miner", "//Bob");
+    let port = free_port();
+    let _miner = start_miner(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &["--task", "speech,music"],
+    );
+    let music = query_music(port, "head", "a calm piano piece in C major", 150);
+    assert_eq!(music["status_code"], 200, "{music}");
+    let port_s = port.to_string();
+    let speech = python_script(
+        "query_axon.py",
+        &[
+            BOB,
+            "127.0.0.1",
+            &port_s,
+            "hashed",
+            "Speech and music on one axon.",
+        ],
+    );
+    assert_eq!(speech["status_code"], 200, "{speech}");
+    assert_eq!(speech["model_name"], "espeak", "{speech}");
+
+    // A speech-only miner has no music route: 404, as the Python axon answers unknown synapses.
+    let speech_only = free_port();
+    let _speech_miner = start_miner(&wallets, "miner", "espeak", speech_only, &[]);
+    let none = query_music(speech_only, "head", "a folk song", 100);
+    assert_eq!(none["status_code"], 404, "{none}");
+}
