@@ -1,12 +1,19 @@
 """Shared set-up for the interop scripts: a quiet, offline bittensor 10.x import and the
 TextToSpeech synapse declared as the original subnet did, plus a hashed variant."""
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import typing
 
 os.environ.setdefault("READ_ONLY", "1")
-os.environ["HOME"] = os.environ.get("INTEROP_HOME") or tempfile.mkdtemp(prefix="bt-home-")
+if os.environ.get("INTEROP_HOME"):
+    os.environ["HOME"] = os.environ["INTEROP_HOME"]
+else:
+    # A throwaway HOME for the SDK's files, removed when the script ends.
+    os.environ["HOME"] = tempfile.mkdtemp(prefix="bt-home-")
+    atexit.register(shutil.rmtree, os.environ["HOME"], ignore_errors=True)
 
 import bittensor as bt  # noqa: E402
 from bittensor.utils import networking  # noqa: E402

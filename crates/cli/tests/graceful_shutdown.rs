@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Guard, bin, free_port, hotkey, regen, start_miner};
+use common::{Guard, bin, free_port, hotkey, regen, start_miner, start_miner_with};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -57,30 +57,23 @@ fn a_miner_stopped_under_load_answers_every_accepted_request() {
     let port = free_port();
     // Its log says when it has seen the signal and drains.
     let log = dir.path().join("miner.log");
-    let child = Command::new(bin())
-        .args([
-            "miner",
-            "--offline",
-            "--model",
-            "espeak",
-            "--wallet.name",
-            "miner",
-        ])
-        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-        .args(["--blacklist.allowed_hotkeys", ALICE, "--miner.queue", "64"])
-        .args(["--axon.drain_timeout", "120"])
-        .arg("--wallet.path")
-        .arg(&wallets)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("miner starts");
-    let mut miner = Guard(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{}", read(&log));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut miner = start_miner_with(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &[
+            "--blacklist.allowed_hotkeys",
+            ALICE,
+            "--miner.queue",
+            "64",
+            "--axon.drain_timeout",
+            "120",
+        ],
+        |command| {
+            command.stderr(std::fs::File::create(&log).expect("log file"));
+        },
+    );
     let target: AxonTarget = format!("{bob}@127.0.0.1:{port}").parse().expect("target");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (accepted, late, signalled) = runtime.block_on(async {

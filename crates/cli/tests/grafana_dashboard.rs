@@ -4,7 +4,7 @@
 //! every recorded metric has a panel, and the list in `docs/operations.md` is the code's list.
 //! An ignored test also scrapes a real offline miner after one request.
 
-mod accepts;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -286,55 +286,27 @@ fn operations_doc_lists_the_code_metrics() {
 #[test]
 #[ignore = "needs espeak-ng; run scripts/test"]
 fn a_running_miner_exports_what_the_dashboard_queries() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let home = tempfile::tempdir().expect("tempdir");
     let wallets = home.path().join("wallets");
-    for (name, uri) in [("miner", "//Bob"), ("client", "//Alice")] {
-        let out = Command::new(accepts::bin())
-            .args([
-                "wallet",
-                "regen",
-                "--hotkey",
-                "--uri",
-                uri,
-                "--wallet.name",
-                name,
-            ])
-            .arg("--wallet.path")
-            .arg(&wallets)
-            .output()
-            .expect("wallet regen");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let port = free_port();
-    let metrics_port = free_port();
-    let child = Command::new(accepts::bin())
-        .args([
-            "miner",
-            "--offline",
-            "--model",
-            "espeak",
-            "--wallet.name",
-            "miner",
-        ])
-        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-        .args(["--metrics.port", &metrics_port.to_string()])
-        .arg("--wallet.path")
-        .arg(&wallets)
-        .env("AUDIOSUBNET_HOME", home.path().join("audiosubnet"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the miner starts");
-    let _miner = KillOnDrop(child);
-    let hotkey = wallet_hotkey(&wallets, "miner");
+    common::regen(&wallets, "miner", "//Bob");
+    common::regen(&wallets, "client", "//Alice");
+    let port = common::free_port();
+    let metrics_port = common::free_port();
+    let _miner = common::start_miner_with(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &["--metrics.port", &metrics_port.to_string()],
+        |command| {
+            command.env("AUDIOSUBNET_HOME", home.path().join("audiosubnet"));
+        },
+    );
+    let hotkey = common::hotkey(&wallets, "miner");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let out = Command::new(accepts::bin())
+        let out = Command::new(common::bin())
             .args([
                 "query",
                 "--wallet.name",
@@ -393,36 +365,6 @@ fn a_running_miner_exports_what_the_dashboard_queries() {
             "{name} in the scrape:\n{body}"
         );
     }
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn wallet_hotkey(wallets: &Path, name: &str) -> String {
-    let out = std::process::Command::new(accepts::bin())
-        .args(["wallet", "show", "--wallet.name", name])
-        .arg("--wallet.path")
-        .arg(wallets)
-        .output()
-        .expect("wallet show");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find(|w| w.len() == 48 && w.starts_with('5'))
-        .unwrap_or_else(|| panic!("no hotkey in {text}"))
-        .to_string()
 }
 
 /// GET /metrics over a plain TCP socket (HTTP/1.0, so the server closes when done).

@@ -3,102 +3,40 @@
 
 mod common;
 
-use common::{bin, free_port};
-use std::path::PathBuf;
+use common::{free_port, python_script, regen, start_miner_with};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
 
-fn scripts_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python")
-}
-
 #[test]
 #[ignore = "needs the Python SDK venv and espeak-ng; run scripts/test"]
 fn python_dendrite_gets_real_speech_from_an_offline_miner() {
-    let python = std::env::var("AUDIOSUBNET_TEST_PYTHON").expect("AUDIOSUBNET_TEST_PYTHON");
     let home = tempfile::tempdir().expect("tempdir");
     let wallets = home.path().join("wallets");
-    let regen = Command::new(bin())
-        .args([
-            "wallet",
-            "regen",
-            "--hotkey",
-            "--uri",
-            "//Bob",
-            "--wallet.name",
-            "miner",
-        ])
-        .arg("--wallet.path")
-        .arg(&wallets)
-        .output()
-        .expect("wallet regen runs");
-    assert!(
-        regen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&regen.stderr)
-    );
-
+    regen(&wallets, "miner", "//Bob");
     let port = free_port();
-    let mut miner = Command::new(bin())
-        .args([
-            "miner",
-            "--offline",
-            "--model",
-            "espeak",
-            "--wallet.name",
-            "miner",
-        ])
-        .args(["--axon.ip", "127.0.0.1", "--axon.port", &port.to_string()])
-        .args([
+    let mut miner = start_miner_with(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &[
             "--blacklist.allowed_hotkeys",
             "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
-        ])
-        .arg("--wallet.path")
-        .arg(&wallets)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("miner starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "miner did not listen within 60 s"
-        );
-        assert!(
-            miner.try_wait().expect("status").is_none(),
-            "miner exited early"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        ],
+        |command| {
+            command.stderr(Stdio::inherit());
+        },
+    );
 
     let text = "The weather in Paris is sunny today.";
+    let port_s = port.to_string();
     let query = |uri: &str| {
-        let out = Command::new(&python)
-            .args([
-                "query_axon.py",
-                BOB,
-                "127.0.0.1",
-                &port.to_string(),
-                "hashed",
-                text,
-                uri,
-            ])
-            .current_dir(scripts_dir())
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or("")
-            .to_string();
-        serde_json::from_str::<serde_json::Value>(&line).expect("json result")
+        python_script(
+            "query_axon.py",
+            &[BOB, "127.0.0.1", &port_s, "hashed", text, uri],
+        )
     };
     let r = query("//Alice");
     assert_eq!(r["is_success"], true, "{r}");
@@ -113,7 +51,7 @@ fn python_dendrite_gets_real_speech_from_an_offline_miner() {
     assert_eq!(refused["status_code"], 403, "{refused}");
 
     // SIGTERM: graceful shutdown, exit 0.
-    let pid = miner.id().to_string();
+    let pid = miner.0.id().to_string();
     let kill = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -121,7 +59,7 @@ fn python_dendrite_gets_real_speech_from_an_offline_miner() {
     assert!(kill.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(s) = miner.try_wait().expect("status") {
+        if let Some(s) = miner.0.try_wait().expect("status") {
             break s;
         }
         assert!(

@@ -69,7 +69,22 @@ pub(crate) fn start_miner(
     port: u16,
     extra: &[&str],
 ) -> Guard {
-    let child = Command::new(bin())
+    start_miner_with(wallets, name, model, port, extra, |_| {})
+}
+
+/// [`start_miner`] with the command adjusted by `configure` before it is spawned (a log file
+/// for stderr, environment variables). When the miner exits or does not listen within a
+/// minute, the test fails.
+pub(crate) fn start_miner_with(
+    wallets: &Path,
+    name: &str,
+    model: &str,
+    port: u16,
+    extra: &[&str],
+    configure: impl FnOnce(&mut Command),
+) -> Guard {
+    let mut command = Command::new(bin());
+    command
         .args([
             "miner",
             "--offline",
@@ -83,14 +98,37 @@ pub(crate) fn start_miner(
         .arg("--wallet.path")
         .arg(wallets)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("miner starts");
-    let guard = Guard(child);
+        .stderr(Stdio::null());
+    configure(&mut command);
+    let mut guard = Guard(command.spawn().expect("miner starts"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "miner {name} did not listen");
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!("miner {name} exited before listening: {status}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     guard
+}
+
+/// Runs `script` from tests/python with the SDK 10.5 venv (`AUDIOSUBNET_TEST_PYTHON`) and
+/// returns its last stdout line as JSON; fails the test when it exits non-zero.
+pub(crate) fn python_script(script: &str, args: &[&str]) -> serde_json::Value {
+    let python = std::env::var("AUDIOSUBNET_TEST_PYTHON")
+        .expect("AUDIOSUBNET_TEST_PYTHON (scripts/test sets it)");
+    let out = Command::new(python)
+        .arg(script)
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python"))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{script} printed {stdout:?}: {e}"))
 }
