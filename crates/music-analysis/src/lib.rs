@@ -8,6 +8,9 @@
 //!   (55 Hz–2 kHz), corrected for instruments' 3rd and 5th partials, correlated with the
 //!   Krumhansl–Schmuckler profiles of all 24 keys.
 //! * [`peak`], [`rms_dbfs`], [`clipped_fraction`] (module `level`).
+//! * [`tempo_adherence`], [`key_adherence`], [`duration_adherence`] (module `adherence`): how
+//!   well a measurement matches what a prompt asked for, as a factor in [0, 1] with the
+//!   tolerances stated as constants.
 //!
 //! Every estimator returns `None` rather than a guess on silence, non-finite input or clips too
 //! short to measure; none of them panics on any input.
@@ -24,11 +27,16 @@
 //! assert!(audiosubnet_music_analysis::estimate_tempo(&[0.0; 100], sr).is_none());
 //! ```
 
+mod adherence;
 mod key;
 mod level;
 mod stft;
 mod tempo;
 
+pub use adherence::{
+    DURATION_TOLERANCE_S, DURATION_ZERO_AT, OCTAVE_CREDIT, TEMPO_TOLERANCE, TEMPO_ZERO_AT,
+    duration_adherence, key_adherence, key_credit, tempo_adherence,
+};
 pub use key::{KeyEstimate, Mode, PitchClass, chroma, estimate_key};
 pub use level::{CLIP_THRESHOLD, clipped_fraction, peak, rms_dbfs};
 pub use tempo::{MAX_BPM, MIN_BPM, TempoEstimate, estimate_tempo};

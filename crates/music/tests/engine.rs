@@ -264,3 +264,48 @@ fn key_survey() {
         KEY_PROMPTS.len() * 6
     );
 }
+
+/// What the judge's adherence factors make of the engine's clips: asked for 90 vs 140 BPM and
+/// for A minor vs C major (relative keys: the same notes, the hardest pair to tell apart), the
+/// clip made for a request scores higher against it than the clip made for the other, on every
+/// seed.
+#[test]
+fn adherence_prefers_the_clip_made_for_the_request() {
+    use analysis::{PitchClass, key_adherence, tempo_adherence};
+    let bpm =
+        |c: &MusicClip| analysis::estimate_tempo(&c.samples, c.sample_rate).map_or(0.0, |t| t.bpm);
+    let key = |c: &MusicClip| {
+        let k = analysis::estimate_key(&c.samples, c.sample_rate).expect("a key");
+        (k.tonic, k.mode)
+    };
+    let (a, c) = (PitchClass::from_semitones(9), PitchClass::from_semitones(0));
+    for seed in [1, 2, 3] {
+        let slow = generate(
+            "a funk groove with slap bass and drums at 90 bpm",
+            12.0,
+            seed,
+        );
+        let fast = generate(
+            "a funk groove with slap bass and drums at 140 bpm",
+            12.0,
+            seed,
+        );
+        let (s, f) = (bpm(&slow), bpm(&fast));
+        assert!(
+            tempo_adherence(s, 90.0) > tempo_adherence(f, 90.0)
+                && tempo_adherence(f, 140.0) > tempo_adherence(s, 140.0),
+            "seed {seed}: measured {s} BPM for 90 and {f} BPM for 140"
+        );
+
+        let minor = generate("a calm piano and strings piece in A minor", 12.0, seed);
+        let major = generate("a calm piano and strings piece in C major", 12.0, seed);
+        let (km, kj) = (key(&minor), key(&major));
+        let a_minor = (a, analysis::Mode::Minor);
+        let c_major = (c, analysis::Mode::Major);
+        assert!(
+            key_adherence(km, a_minor) > key_adherence(kj, a_minor)
+                && key_adherence(kj, c_major) > key_adherence(km, c_major),
+            "seed {seed}: measured {km:?} for A minor and {kj:?} for C major"
+        );
+    }
+}
