@@ -37,6 +37,7 @@ pub use arrange::{Arrangement, BassLine, Comping, DrumPattern, Instrument, Style
 pub use compose::compose;
 pub use engine::{DEFAULT_ENGINE, ENGINES, MusicEngine, MusicOptions, load_engine, load_engines};
 pub use pool::{MusicJob, MusicPool, MusicPoolConfig, QueueFull};
+pub use prompt::{PromptFacts, read_prompt};
 pub use score::{
     BASS_CHANNEL, DRUM_CHANNEL, HARMONY_CHANNEL, MELODY_CHANNEL, Note, PAD_CHANNEL, Part, Score,
 };

@@ -319,6 +319,31 @@ fn meter(tokens: &[String], text: &str) -> Option<u8> {
     None
 }
 
+/// What a prompt states that a listener, or a judge's measurements, can check: the engine
+/// follows these, and a validator judges a clip against them. `None` where the prompt is silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PromptFacts {
+    /// Beats per minute, clamped to 40–240.
+    pub tempo_bpm: Option<f32>,
+    /// Pitch class of the tonic, 0 (C) to 11 (B).
+    pub tonic: Option<u8>,
+    /// Major or minor.
+    pub mode: Option<Mode>,
+    /// Beats per bar (6/8 counts as 2, 9/8 as 3, 12/8 as 4; "waltz" as 3).
+    pub beats_per_bar: Option<u8>,
+}
+
+/// The checkable facts `prompt` states, read exactly as the engine reads them.
+pub fn read_prompt(prompt: &str) -> PromptFacts {
+    let facts = read(prompt);
+    PromptFacts {
+        tempo_bpm: facts.tempo,
+        tonic: facts.tonic,
+        mode: facts.mode,
+        beats_per_bar: facts.beats_per_bar,
+    }
+}
+
 /// Reads the explicit facts of `prompt`.
 pub(crate) fn read(prompt: &str) -> Facts {
     let tokens = tokens(prompt);

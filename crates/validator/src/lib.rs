@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod judge;
+pub mod music_prompts;
 pub mod network;
 pub mod paths;
 pub mod prompts;
