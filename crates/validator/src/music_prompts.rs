@@ -4,7 +4,7 @@
 //! What a prompt states is read back with [`read_prompt`], the engine's own reader, so a
 //! prompt from a file is judged on what its text says, exactly as a generated one.
 
-use audiosubnet_music::{Mode, PromptFacts, read_prompt};
+use audiosubnet_music::{PromptFacts, read_prompt};
 use rand::Rng;
 
 /// A music request: the text sent, what it states, and the length asked for.
@@ -157,7 +157,8 @@ fn capitalise(word: &str) -> String {
 
 /// The tonic's pitch class and the mode a generated prompt meant, for tests.
 #[cfg(test)]
-fn intended(text: &str) -> Option<(u8, Mode)> {
+fn intended(text: &str) -> Option<(u8, audiosubnet_music::Mode)> {
+    use audiosubnet_music::Mode;
     for (pc, spellings) in TONICS.iter().enumerate() {
         for spelling in spellings.iter() {
             for (mode, word) in [(Mode::Major, "major"), (Mode::Minor, "minor")] {
@@ -174,6 +175,7 @@ fn intended(text: &str) -> Option<(u8, Mode)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use audiosubnet_music::Mode;
     use rand::SeedableRng;
 
     #[test]
