@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Method, StatusCode, header};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,24 +65,64 @@ fn check_sample_rate(rate: Option<u32>) -> Result<(), String> {
     }
 }
 
-/// `POST /tts`: a [`TtsRequest`] for `handler`.
-pub(crate) struct TypedTts<F> {
-    handler: F,
+/// A request body of a binary-audio route.
+pub(crate) trait AudioRequest: Sized + Send + 'static {
+    /// The hook and metric name (`tts`, `music`).
+    const NAME: &'static str;
+    /// The JSON shape, for the 400 answer to a body that is not it.
+    const SHAPE: &'static str;
+    /// The body as this request, if it is one.
+    fn parse(body: &[u8]) -> Option<Self>;
+    /// The preferred sample rate, if the caller named one.
+    fn sample_rate(&self) -> Option<u32>;
 }
 
-impl<F> TypedTts<F> {
-    pub(crate) fn new(handler: F) -> Self {
-        TypedTts { handler }
+impl AudioRequest for TtsRequest {
+    const NAME: &'static str = "tts";
+    const SHAPE: &'static str = "{\"text\": string, \"voice\"?: string, \"sample_rate\"?: integer}";
+    fn parse(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice(body).ok()
+    }
+    fn sample_rate(&self) -> Option<u32> {
+        self.sample_rate
     }
 }
 
-impl<F, Fut> AudioRoute for TypedTts<F>
+impl AudioRequest for MusicRequest {
+    const NAME: &'static str = "music";
+    const SHAPE: &'static str =
+        "{\"text\": string, \"duration_seconds\"?: number, \"sample_rate\"?: integer}";
+    fn parse(body: &[u8]) -> Option<Self> {
+        serde_json::from_slice(body).ok()
+    }
+    fn sample_rate(&self) -> Option<u32> {
+        self.sample_rate
+    }
+}
+
+/// A route that parses an `R` and hands it to `handler`.
+pub(crate) struct TypedAudio<R, F> {
+    handler: F,
+    request: PhantomData<fn() -> R>,
+}
+
+impl<R, F> TypedAudio<R, F> {
+    pub(crate) fn new(handler: F) -> Self {
+        TypedAudio {
+            handler,
+            request: PhantomData,
+        }
+    }
+}
+
+impl<R, F, Fut> AudioRoute for TypedAudio<R, F>
 where
-    F: Fn(Caller, TtsRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
+    R: AudioRequest,
+    F: Fn(Caller, R, AudioEncoding) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
 {
     fn name(&self) -> &'static str {
-        "tts"
+        R::NAME
     }
 
     fn prepare(
@@ -90,46 +131,8 @@ where
         body: &[u8],
         encoding: AudioEncoding,
     ) -> Result<Forward, String> {
-        let request: TtsRequest = serde_json::from_slice(body).map_err(|_| {
-            "body must be JSON {\"text\": string, \"voice\"?: string, \"sample_rate\"?: integer}"
-                .to_string()
-        })?;
-        check_sample_rate(request.sample_rate)?;
-        Ok(Box::pin((self.handler)(caller, request, encoding)))
-    }
-}
-
-/// `POST /music`: a [`MusicRequest`] for `handler`.
-pub(crate) struct TypedMusic<F> {
-    handler: F,
-}
-
-impl<F> TypedMusic<F> {
-    pub(crate) fn new(handler: F) -> Self {
-        TypedMusic { handler }
-    }
-}
-
-impl<F, Fut> AudioRoute for TypedMusic<F>
-where
-    F: Fn(Caller, MusicRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
-{
-    fn name(&self) -> &'static str {
-        "music"
-    }
-
-    fn prepare(
-        &self,
-        caller: Caller,
-        body: &[u8],
-        encoding: AudioEncoding,
-    ) -> Result<Forward, String> {
-        let request: MusicRequest = serde_json::from_slice(body).map_err(|_| {
-            "body must be JSON {\"text\": string, \"duration_seconds\"?: number, \"sample_rate\"?: integer}"
-                .to_string()
-        })?;
-        check_sample_rate(request.sample_rate)?;
+        let request = R::parse(body).ok_or_else(|| format!("body must be JSON {}", R::SHAPE))?;
+        check_sample_rate(request.sample_rate())?;
         Ok(Box::pin((self.handler)(caller, request, encoding)))
     }
 }

@@ -194,7 +194,7 @@ impl AxonBuilder {
         F: Fn(Caller, TtsRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
     {
-        let route = Arc::new(btauth_route::TypedTts::new(handler));
+        let route = Arc::new(btauth_route::TypedAudio::<TtsRequest, _>::new(handler));
         self.audio_routes.insert(TTS_PATH, route);
         self
     }
@@ -207,7 +207,7 @@ impl AxonBuilder {
         F: Fn(Caller, MusicRequest, AudioEncoding) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<TtsAudio, ForwardError>> + Send + 'static,
     {
-        let route = Arc::new(btauth_route::TypedMusic::new(handler));
+        let route = Arc::new(btauth_route::TypedAudio::<MusicRequest, _>::new(handler));
         self.audio_routes.insert(MUSIC_PATH, route);
         self
     }

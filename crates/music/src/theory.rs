@@ -2,25 +2,11 @@
 
 use std::fmt;
 
-/// Major or minor. Minor melodies use the natural minor scale except over the dominant, whose
-/// chord is always major (harmonic minor's raised seventh): the cadence V–i is what makes a
-/// minor key sound, and measure, minor rather than its relative major.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Major (Ionian).
-    Major,
-    /// Minor.
-    Minor,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Major => "major",
-            Mode::Minor => "minor",
-        })
-    }
-}
+// Minor melodies use the natural minor scale except over the dominant, whose chord is always
+// major (harmonic minor's raised seventh): the cadence V–i is what makes a minor key sound, and
+// measure, minor rather than its relative major. The type is the analysis crate's, so what a
+// prompt asks for and what a clip measures compare directly.
+pub use audiosubnet_music_analysis::Mode;
 
 const MAJOR_SCALE: [i32; 7] = [0, 2, 4, 5, 7, 9, 11];
 const MINOR_SCALE: [i32; 7] = [0, 2, 3, 5, 7, 8, 10];

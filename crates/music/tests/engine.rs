@@ -300,8 +300,8 @@ fn adherence_prefers_the_clip_made_for_the_request() {
         let minor = generate("a calm piano and strings piece in A minor", 12.0, seed);
         let major = generate("a calm piano and strings piece in C major", 12.0, seed);
         let (km, kj) = (key(&minor), key(&major));
-        let a_minor = (a, analysis::Mode::Minor);
-        let c_major = (c, analysis::Mode::Major);
+        let a_minor = (a, Mode::Minor);
+        let c_major = (c, Mode::Major);
         assert!(
             key_adherence(km, a_minor) > key_adherence(kj, a_minor)
                 && key_adherence(kj, c_major) > key_adherence(km, c_major),
