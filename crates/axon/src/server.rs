@@ -110,7 +110,8 @@ impl Drop for Slot {
     }
 }
 
-/// Requests being served, and whether the server is draining.
+/// Requests being served (and connections still waiting for their first request), and
+/// whether the server is draining.
 #[derive(Debug, Default)]
 struct Drain {
     draining: AtomicBool,
@@ -213,7 +214,17 @@ pub async fn serve_with_limits(
             return;
         };
         let _ = stream.set_nodelay(true);
-        let service = connection_service(router.clone(), peer, limits.clone(), drain.clone());
+        // A new connection counts as work in flight until its first request is read (at most
+        // the header timeout): otherwise a request on its way as the last answer goes out
+        // would meet a connection closed under it instead of its 503.
+        let awaiting_first = InFlight::start(&drain);
+        let service = connection_service(
+            router.clone(),
+            peer,
+            limits.clone(),
+            drain.clone(),
+            awaiting_first,
+        );
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -288,6 +299,7 @@ fn connection_service(
     peer: SocketAddr,
     limits: Arc<ConnectionLimits>,
     drain: Arc<Drain>,
+    awaiting_first: InFlight,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -295,9 +307,17 @@ fn connection_service(
     Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send,
 > + Clone {
     let served = Arc::new(AtomicUsize::new(0));
+    // Released by the first request, or with the service when the connection ends.
+    let awaiting_first = Arc::new(Mutex::new(Some(awaiting_first)));
     hyper::service::service_fn(move |request: Request<Incoming>| {
         // Checked before the claim: a request counted in flight is always finished.
         let in_flight = (!drain.draining.load(Ordering::Acquire)).then(|| InFlight::start(&drain));
+        drop(
+            awaiting_first
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         let n = served.fetch_add(1, Ordering::AcqRel) + 1;
         let last = n >= limits.max_requests_per_connection.max(1);
         let body_timeout = limits.body_timeout;
@@ -310,13 +330,15 @@ fn connection_service(
         };
         let request = Request::from_parts(parts, Body::new(body));
         let router = router.clone();
+        let drain_for_reply = drain.clone();
         async move {
             let Some(_in_flight) = in_flight else {
                 metrics::counter!("axon_draining_refused_total").increment(1);
                 return Ok(draining_response());
             };
             let mut response = router.oneshot(request).await?;
-            if last {
+            // Once the server drains, nobody should send another request on this connection.
+            if last || drain_for_reply.draining.load(Ordering::Acquire) {
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));

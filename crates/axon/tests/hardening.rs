@@ -438,3 +438,48 @@ mod verify_fuzz {
         }
     }
 }
+
+/// A connection opened while the axon drains, whose request arrives only as the last accepted
+/// request is answered, still gets its 503: the drain waits for connections that have not yet
+/// sent their first request (up to the header timeout) instead of closing them unanswered.
+#[tokio::test]
+async fn a_connection_whose_request_comes_late_in_the_drain_gets_503() {
+    let (addr, stop, handle) = start_axon(
+        "//Bob",
+        AxonConfig::default(),
+        None,
+        Some(Duration::from_millis(800)),
+    )
+    .await;
+    let busy = signed("//Alice", now_ns(), "u-busy", "12.0", "in flight");
+    let mut busy_sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    busy_sock
+        .write_all(&busy.head(Some(busy.body.len()), false))
+        .await
+        .expect("head");
+    busy_sock.write_all(&busy.body).await.expect("body");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = stop.send(());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Connected during the drain; the request goes out after the busy one has been answered.
+    let mut late = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let answered = closed_within(&mut busy_sock, Duration::from_secs(5))
+        .await
+        .expect("the busy request is answered");
+    assert_eq!(status_of(&answered), Some(200));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let req = signed("//Alice", now_ns(), "u-late", "12.0", "too late");
+    let sent = async {
+        late.write_all(&req.head(Some(req.body.len()), false))
+            .await?;
+        late.write_all(&req.body).await
+    }
+    .await;
+    let reply = closed_within(&mut late, Duration::from_secs(5)).await;
+    assert!(
+        sent.is_ok() && reply.as_deref().and_then(status_of) == Some(503),
+        "sent: {sent:?}, reply: {:?}",
+        reply.map(|r| String::from_utf8_lossy(&r).into_owned())
+    );
+    handle.await.expect("axon stops");
+}
