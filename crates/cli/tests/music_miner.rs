@@ -152,3 +152,75 @@ fn one_miner_serves_speech_and_music_on_one_port() {
     let none = query_music(speech_only, "head", "a folk song", 100);
     assert_eq!(none["status_code"], 404, "{none}");
 }
+
+/// Our validator's dendrite asks for music over each transport and reads the same clip back;
+/// a miner without music answers 404 without teaching the dendrite that it lacks `btauth/1`.
+#[test]
+#[ignore = "needs espeak-ng and fluid-soundfont-gm; run scripts/test"]
+fn our_dendrite_asks_for_music_over_both_transports() {
+    use audiosubnet_dendrite::{AudioAsk, AxonTarget, Dendrite, Transport, TransportMode};
+    use audiosubnet_wallet::Keypair;
+    use std::time::Duration;
+
+    let home = tempfile::tempdir().expect("tempdir");
+    let wallets = home.path().join("wallets");
+    regen(&wallets, "miner", "//Bob");
+    let port = free_port();
+    let _miner = start_miner(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &["--task", "speech,music"],
+    );
+    let speech_only = free_port();
+    let _speech_miner = start_miner(&wallets, "miner", "espeak", speech_only, &[]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let dendrite = Dendrite::new(Keypair::from_uri("//Alice").expect("dev uri"));
+        let target: AxonTarget = format!("{BOB}@127.0.0.1:{port}").parse().expect("target");
+        let ask = AudioAsk::Music {
+            text: "a driving rock song in E minor at 128 BPM with electric guitar",
+            seconds: 4.0,
+        };
+        for (mode, expected) in [
+            (TransportMode::Synapse, Transport::Synapse),
+            (TransportMode::Btauth, Transport::Btauth),
+            (TransportMode::Auto, Transport::Btauth),
+        ] {
+            let got = dendrite
+                .ask(&target, &ask, Duration::from_secs(60), mode)
+                .await;
+            let r = &got.response;
+            assert_eq!(r.status_code, 200, "{mode:?}: {}", r.status_message);
+            assert_eq!(got.transport, expected);
+            let reply = r.synapse.as_ref().expect("reply");
+            assert_eq!(reply.effective_sample_rate(), 32_000, "{mode:?}");
+            let samples = reply.speech_output.as_ref().expect("music");
+            let seconds = samples.len() as f64 / 32_000.0;
+            assert!((seconds - 4.0).abs() < 0.1, "{mode:?}: {seconds} s");
+        }
+        let none: AxonTarget = format!("{BOB}@127.0.0.1:{speech_only}")
+            .parse()
+            .expect("target");
+        let got = dendrite
+            .ask(&none, &ask, Duration::from_secs(30), TransportMode::Auto)
+            .await;
+        assert_eq!(
+            got.response.status_code, 404,
+            "{}",
+            got.response.status_message
+        );
+        assert_eq!(dendrite.known_transport(BOB), None);
+        let spoken = dendrite
+            .speak(
+                &none,
+                "Still speaking.",
+                Duration::from_secs(30),
+                TransportMode::Auto,
+            )
+            .await;
+        assert_eq!(spoken.response.status_code, 200);
+        assert_eq!(spoken.transport, Transport::Btauth);
+    });
+}

@@ -1,5 +1,5 @@
-//! The `btauth/1` client for `POST /tts` (bittensor SDK 11 peers), and the per-miner choice
-//! between it and the Synapse route ([`Dendrite::speak`]).
+//! The `btauth/1` client for `POST /tts` and `POST /music` (bittensor SDK 11 peers), and the
+//! per-miner choice between it and the Synapse route ([`Dendrite::speak`], [`Dendrite::ask`]).
 //!
 //! A `/tts` call is signed with the dendrite's hotkey ([`audiosubnet_protocol::btauth::sign`]),
 //! bound to the miner's hotkey, with a fresh nonce per call, and read with the same care as a
@@ -14,11 +14,12 @@ use crate::transport::{Transport, TransportMode};
 use crate::{
     AxonTarget, BodyError, Dendrite, INLINE_PARSE_BYTES, Outcome, SynapseResponse, timed_call,
 };
-use audiosubnet_protocol::TextToSpeech;
 use audiosubnet_protocol::btauth;
 use audiosubnet_protocol::tts_http::{
-    HEADER_ENCODING, HEADER_MODEL, HEADER_SAMPLE_RATE, TTS_PATH, TtsRequest,
+    HEADER_ENCODING, HEADER_MODEL, HEADER_SAMPLE_RATE, MUSIC_PATH, MusicRequest, TTS_PATH,
+    TtsRequest,
 };
+use audiosubnet_protocol::{MUSIC_SAMPLE_RATE, MusicGeneration, TextToSpeech};
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::Full;
@@ -34,6 +35,33 @@ pub const MAX_BTAUTH_REPLY_BYTES: usize =
     MAX_CLIP_SECONDS * MAX_SAMPLE_RATE * BYTES_PER_SAMPLE + WAV_HEADER_SLACK_BYTES;
 /// Most of a `/tts` error body read for its `{"error": …}` (ours are a line).
 const MAX_TTS_ERROR_BYTES: usize = 4 * 1024;
+
+/// What a validator asks a miner for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AudioAsk<'a> {
+    /// Speech of `text`.
+    Speech {
+        /// The sentence.
+        text: &'a str,
+    },
+    /// `seconds` of music for `text`.
+    Music {
+        /// The description (style, tempo, key, instruments).
+        text: &'a str,
+        /// Length asked for.
+        seconds: f64,
+    },
+}
+
+impl AudioAsk<'_> {
+    /// The `btauth/1` route it goes to.
+    pub fn path(&self) -> &'static str {
+        match self {
+            AudioAsk::Speech { .. } => TTS_PATH,
+            AudioAsk::Music { .. } => MUSIC_PATH,
+        }
+    }
+}
 
 /// One miner's reply and the transport it came over.
 #[derive(Debug, Clone)]
@@ -64,7 +92,9 @@ impl Dendrite {
         request: &TtsRequest,
         timeout: Duration,
     ) -> SynapseResponse<TtsReply> {
-        let built = self.build_tts_request(target, request);
+        let built = serde_json::to_vec(request)
+            .map_err(|e| format!("request does not serialize: {e}"))
+            .and_then(|body| self.build_btauth_request(target, TTS_PATH, body));
         timed_call(target, "btauth /tts", timeout, built, |r| {
             self.exchange_tts(r)
         })
@@ -83,37 +113,8 @@ impl Dendrite {
         timeout: Duration,
         mode: TransportMode,
     ) -> Spoken {
-        let first = match mode {
-            TransportMode::Btauth => Transport::Btauth,
-            TransportMode::Synapse => Transport::Synapse,
-            TransportMode::Auto => self.cache().first_try(&target.hotkey, Instant::now()),
-        };
-        if first == Transport::Synapse {
-            return self.speak_synapse(target, text, timeout).await;
-        }
-        let started = Instant::now();
-        let request = TtsRequest {
-            text: text.to_string(),
-            voice: None,
-            sample_rate: None,
-        };
-        let response = self.call_tts(target, &request, timeout).await;
-        if mode == TransportMode::Auto {
-            let retry = self.cache().learn_btauth_answer(
-                &target.hotkey,
-                Some(response.status_code),
-                Instant::now(),
-            );
-            if retry == Some(Transport::Synapse) {
-                tracing::info!(axon = %target, status = response.status_code, "no btauth /tts: using the Synapse protocol for an hour");
-                let left = timeout.saturating_sub(started.elapsed());
-                return self.speak_synapse(target, text, left).await;
-            }
-        }
-        Spoken {
-            transport: Transport::Btauth,
-            response,
-        }
+        self.ask(target, &AudioAsk::Speech { text }, timeout, mode)
+            .await
     }
 
     /// [`speak`](Self::speak) to every target concurrently; results are in target order.
@@ -124,7 +125,63 @@ impl Dendrite {
         timeout: Duration,
         mode: TransportMode,
     ) -> Vec<Spoken> {
-        futures::stream::iter(targets.iter().map(|t| self.speak(t, text, timeout, mode)))
+        self.ask_all(targets, &AudioAsk::Speech { text }, timeout, mode)
+            .await
+    }
+
+    /// Asks one miner for `ask` (speech or music) over the transport `mode` picks, as
+    /// [`speak`](Self::speak) does. Music goes to `POST /music` or the `MusicGeneration`
+    /// synapse; a reply without a sample rate is read at MusicGen's 32 kHz, as the original
+    /// validator did. Only speech answers teach the transport cache: a miner without `/music`
+    /// may still serve `/tts`, so a refused music call says nothing about its transport.
+    pub async fn ask(
+        &self,
+        target: &AxonTarget,
+        ask: &AudioAsk<'_>,
+        timeout: Duration,
+        mode: TransportMode,
+    ) -> Spoken {
+        let first = match mode {
+            TransportMode::Btauth => Transport::Btauth,
+            TransportMode::Synapse => Transport::Synapse,
+            TransportMode::Auto => self.cache().first_try(&target.hotkey, Instant::now()),
+        };
+        if first == Transport::Synapse {
+            return self.ask_synapse(target, ask, timeout).await;
+        }
+        let started = Instant::now();
+        let response = self.call_btauth(target, ask, timeout).await;
+        if mode == TransportMode::Auto {
+            let retry = match ask {
+                AudioAsk::Speech { .. } => self.cache().learn_btauth_answer(
+                    &target.hotkey,
+                    Some(response.status_code),
+                    Instant::now(),
+                ),
+                AudioAsk::Music { .. } => crate::transport::means_no_btauth(response.status_code)
+                    .then_some(Transport::Synapse),
+            };
+            if retry == Some(Transport::Synapse) {
+                tracing::info!(axon = %target, status = response.status_code, path = ask.path(), "no btauth route: asking over the Synapse protocol");
+                let left = timeout.saturating_sub(started.elapsed());
+                return self.ask_synapse(target, ask, left).await;
+            }
+        }
+        Spoken {
+            transport: Transport::Btauth,
+            response,
+        }
+    }
+
+    /// [`ask`](Self::ask) every target concurrently; results are in target order.
+    pub async fn ask_all(
+        &self,
+        targets: &[AxonTarget],
+        ask: &AudioAsk<'_>,
+        timeout: Duration,
+        mode: TransportMode,
+    ) -> Vec<Spoken> {
+        futures::stream::iter(targets.iter().map(|t| self.ask(t, ask, timeout, mode)))
             .buffered(self.config.max_in_flight.max(1))
             .collect()
             .await
@@ -135,14 +192,64 @@ impl Dendrite {
         self.cache().known(hotkey, Instant::now())
     }
 
-    async fn speak_synapse(&self, target: &AxonTarget, text: &str, timeout: Duration) -> Spoken {
-        let response = self
-            .call_for::<TextToSpeech, TtsReply>(target, &TextToSpeech::request(text), timeout)
-            .await;
+    async fn ask_synapse(
+        &self,
+        target: &AxonTarget,
+        ask: &AudioAsk<'_>,
+        timeout: Duration,
+    ) -> Spoken {
+        let response = match *ask {
+            AudioAsk::Speech { text } => {
+                self.call_for::<TextToSpeech, TtsReply>(
+                    target,
+                    &TextToSpeech::request(text),
+                    timeout,
+                )
+                .await
+            }
+            AudioAsk::Music { text, seconds } => {
+                let mut response = self
+                    .call_for::<MusicGeneration, TtsReply>(
+                        target,
+                        &MusicGeneration::request(text, seconds),
+                        timeout,
+                    )
+                    .await;
+                if let Some(reply) = response.synapse.as_mut() {
+                    reply.sample_rate.get_or_insert(MUSIC_SAMPLE_RATE);
+                }
+                response
+            }
+        };
         Spoken {
             transport: Transport::Synapse,
             response,
         }
+    }
+
+    /// Sends `ask` over `btauth/1` (`POST /tts` or `POST /music`).
+    async fn call_btauth(
+        &self,
+        target: &AxonTarget,
+        ask: &AudioAsk<'_>,
+        timeout: Duration,
+    ) -> SynapseResponse<TtsReply> {
+        let body = match *ask {
+            AudioAsk::Speech { text } => serde_json::to_vec(&TtsRequest {
+                text: text.to_string(),
+                voice: None,
+                sample_rate: None,
+            }),
+            AudioAsk::Music { text, seconds } => serde_json::to_vec(&MusicRequest {
+                text: text.to_string(),
+                duration_seconds: Some(seconds),
+                sample_rate: None,
+            }),
+        };
+        let built = body
+            .map_err(|e| format!("request does not serialize: {e}"))
+            .and_then(|body| self.build_btauth_request(target, ask.path(), body));
+        timed_call(target, ask.path(), timeout, built, |r| self.exchange_tts(r)).await
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, crate::TransportCache> {
@@ -150,24 +257,23 @@ impl Dendrite {
         self.transports.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn build_tts_request(
+    fn build_btauth_request(
         &self,
         target: &AxonTarget,
-        request: &TtsRequest,
+        path: &str,
+        body: Vec<u8>,
     ) -> Result<http::Request<Full<Bytes>>, String> {
-        let body =
-            serde_json::to_vec(request).map_err(|e| format!("request does not serialize: {e}"))?;
         // A fresh nonce per call (strictly increasing within this dendrite), bound to the miner.
         let nonce = i128::from(self.next_nonce());
         let headers = btauth::sign(
             &self.keypair,
             "POST",
-            TTS_PATH,
+            path,
             &body,
             Some(&target.hotkey),
             Some(nonce),
         );
-        let mut builder = http::Request::post(target.url(TTS_PATH.trim_start_matches('/')))
+        let mut builder = http::Request::post(target.url(path.trim_start_matches('/')))
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "audio/wav");
         for (k, v) in headers {
@@ -181,10 +287,7 @@ impl Dendrite {
     async fn exchange_tts(&self, request: http::Request<Full<Bytes>>) -> Outcome<TtsReply> {
         let response = match self.client.request(request).await {
             Ok(r) => r,
-            Err(e) => {
-                let status = if e.is_connect() { 503 } else { 500 };
-                return Outcome::failed(status, format!("Service unavailable: {e}"));
-            }
+            Err(e) => return Outcome::transport_failed(&e),
         };
         let status = response.status().as_u16();
         if status != 200 {

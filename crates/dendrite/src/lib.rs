@@ -26,7 +26,7 @@ pub mod reply;
 mod target;
 pub mod transport;
 
-pub use btauth_client::{MAX_BTAUTH_REPLY_BYTES, Spoken};
+pub use btauth_client::{AudioAsk, MAX_BTAUTH_REPLY_BYTES, Spoken};
 pub use reply::{
     AxonStatus, MAX_MINER_TEXT_BYTES, MAX_TTS_REPLY_BYTES, Reply, TtsReply, bounded_text,
 };
@@ -275,10 +275,7 @@ impl Dendrite {
     async fn exchange<R: Reply>(&self, request: http::Request<Full<Bytes>>) -> Outcome<R> {
         let response = match self.client.request(request).await {
             Ok(r) => r,
-            Err(e) => {
-                let status = if e.is_connect() { 503 } else { 500 };
-                return Outcome::failed(status, format!("Service unavailable: {e}"));
-            }
+            Err(e) => return Outcome::transport_failed(&e),
         };
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -485,6 +482,20 @@ impl<S> Outcome<S> {
             process_time: None,
             body_bytes: 0,
         }
+    }
+
+    /// No HTTP answer: 503 when the axon could not be reached, 500 when the exchange broke
+    /// off. The message names the cause, not just hyper's outer "client error (SendRequest)".
+    fn transport_failed(error: &hyper_util::client::legacy::Error) -> Self {
+        let status = if error.is_connect() { 503 } else { 500 };
+        let mut message = format!("Service unavailable: {error}");
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Outcome::failed(status, message)
     }
 }
 

@@ -72,14 +72,16 @@ pub struct AxonStatus {
     pub process_time: Option<f64>,
 }
 
-/// What the validator reads of a `TextToSpeech` reply; every other field is skipped unread.
+/// What the validator reads of a `TextToSpeech` or `MusicGeneration` reply; every other field is
+/// skipped unread.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct TtsReply {
     /// The engine the miner says it used, through [`bounded_text`].
     #[serde(default, deserialize_with = "bounded_opt_text")]
     pub model_name: Option<String>,
-    /// Mono samples; more than [`MAX_SAMPLES`] is a parse error.
-    #[serde(default, deserialize_with = "bounded_samples")]
+    /// Mono samples (`music_output` in a `MusicGeneration` reply); more than [`MAX_SAMPLES`]
+    /// is a parse error.
+    #[serde(default, alias = "music_output", deserialize_with = "bounded_samples")]
     pub speech_output: Option<Vec<f32>>,
     /// Declared rate of `speech_output`, Hz.
     #[serde(default)]
