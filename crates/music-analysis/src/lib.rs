@@ -8,6 +8,10 @@
 //!   (55 Hz–2 kHz), corrected for instruments' 3rd and 5th partials, correlated with the
 //!   Krumhansl–Schmuckler profiles of all 24 keys.
 //! * [`peak`], [`rms_dbfs`], [`clipped_fraction`] (module `level`).
+//! * [`measure_honesty`] and [`detect_cheat`] (module `honesty`): whether a clip is music at
+//!   all rather than a cheap stand-in: tilt-removed spectral flatness (white or pink noise),
+//!   pitch-class entropy and chroma change (a static tone or drone), repetition at the best
+//!   lag of 0.5–8 s (one segment looped), the silent fraction and the percussive share.
 //! * [`tempo_adherence`], [`key_adherence`], [`duration_adherence`] (module `adherence`): how
 //!   well a measurement matches what a prompt asked for, as a factor in [0, 1] with the
 //!   tolerances stated as constants.
@@ -28,6 +32,7 @@
 //! ```
 
 mod adherence;
+mod honesty;
 mod key;
 mod level;
 mod stft;
@@ -36,6 +41,12 @@ mod tempo;
 pub use adherence::{
     DURATION_TOLERANCE_S, DURATION_ZERO_AT, OCTAVE_CREDIT, TEMPO_TOLERANCE, TEMPO_ZERO_AT,
     duration_adherence, key_adherence, key_credit, tempo_adherence,
+};
+pub use honesty::{
+    HONESTY_MIN_SECONDS, LOOP_MAX_PERIOD_S, LOOP_MIN_PERIOD_S, LOOP_MIN_REPETITION,
+    LOOP_SIMILARITY, MOSTLY_SILENT_FRACTION, MusicCheat, MusicHonesty, NOISE_MIN_FLATNESS,
+    SILENCE_BELOW_LOUDEST_DB, SILENCE_DBFS, STATIC_MAX_CHROMA_CHANGE,
+    STATIC_MAX_PITCH_CLASS_ENTROPY, detect_cheat, measure_honesty,
 };
 pub use key::{KeyEstimate, Mode, PitchClass, chroma, estimate_key};
 pub use level::{CLIP_THRESHOLD, clipped_fraction, peak, rms_dbfs};
