@@ -85,6 +85,21 @@ pub(crate) struct MinerScoreLine {
     model_name: Option<String>,
     responses: u64,
     failures: u64,
+    /// Per task (absent in files from before tasks existed).
+    #[serde(default)]
+    tasks: std::collections::BTreeMap<String, TaskScoreLine>,
+}
+
+/// One task's score in `--scores.out`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct TaskScoreLine {
+    ema: f64,
+}
+
+impl MinerScoreLine {
+    fn task_ema(&self, task: &str) -> Option<f64> {
+        self.tasks.get(task).map(|t| t.ema)
+    }
 }
 
 /// The validator's scores by EMA (highest first), each with its neuron on chain when the hotkey
@@ -110,8 +125,17 @@ fn leaderboard_rows<'a>(
 /// Miners by EMA, with what the chain made of the validator's weights.
 pub(crate) fn format_leaderboard(mg: &Metagraph, scores: &[MinerScoreLine]) -> String {
     let mut out = format!(
-        "{:>4} {:<16} {:<10} {:>7} {:>9} {:>11} {:>9} {:>10}\n",
-        "UID", "HOTKEY", "ENGINE", "EMA", "MEAN WER", "MEAN MOS", "FAILURES", "INCENTIVE"
+        "{:>4} {:<16} {:<10} {:>7} {:>7} {:>7} {:>9} {:>11} {:>9} {:>10}\n",
+        "UID",
+        "HOTKEY",
+        "ENGINE",
+        "EMA",
+        "SPEECH",
+        "MUSIC",
+        "MEAN WER",
+        "MEAN MOS",
+        "FAILURES",
+        "INCENTIVE"
     );
     let fmt = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
     for (r, neuron) in leaderboard_rows(mg, scores) {
@@ -123,11 +147,13 @@ pub(crate) fn format_leaderboard(mg: &Metagraph, scores: &[MinerScoreLine]) -> S
             .take(10)
             .collect();
         out.push_str(&format!(
-            "{:>4} {:<16} {:<10} {:>7.4} {:>9} {:>11} {:>9} {:>10}\n",
+            "{:>4} {:<16} {:<10} {:>7.4} {:>7} {:>7} {:>9} {:>11} {:>9} {:>10}\n",
             neuron.map_or("-".into(), |n| n.uid.to_string()),
             r.hotkey.chars().take(16).collect::<String>(),
             engine,
             r.ema,
+            fmt(r.task_ema("speech"), 4),
+            fmt(r.task_ema("music"), 4),
             fmt(r.mean_wer, 3),
             fmt(r.mean_mos, 2),
             format!("{}/{}", r.failures, r.responses),
@@ -182,6 +208,8 @@ pub(crate) fn metagraph_json(
                     "hotkey": r.hotkey,
                     "engine": r.model_name,
                     "ema": r.ema,
+                    "speech_ema": r.task_ema("speech"),
+                    "music_ema": r.task_ema("music"),
                     "mean_wer": r.mean_wer,
                     "mean_mos": r.mean_mos,
                     "responses": r.responses,
@@ -373,6 +401,7 @@ mod tests {
 
     /// Scores as `validator --scores.out` writes them: the validator's own type, serialized.
     fn scores_file(lines: &[(&str, f64, Option<&str>)]) -> Vec<MinerScoreLine> {
+        let tasks = std::collections::BTreeMap::new();
         let summary: Vec<MinerSummary<'_>> = lines
             .iter()
             .map(|&(hotkey, ema, model_name)| MinerSummary {
@@ -388,6 +417,7 @@ mod tests {
                 mean_mos: Some(3.5),
                 model_name,
                 transport: None,
+                tasks: &tasks,
             })
             .collect();
         let text = serde_json::to_vec(&summary).expect("serializes");
@@ -447,11 +477,13 @@ mod tests {
             json!([
                 {
                     "uid": 1, "hotkey": registered, "engine": "espeak", "ema": 0.8,
+                    "speech_ema": null, "music_ema": null,
                     "mean_wer": 0.125, "mean_mos": 3.5, "responses": 4, "failures": 1,
                     "incentive": 0.5,
                 },
                 {
                     "uid": null, "hotkey": gone, "engine": null, "ema": 0.2,
+                    "speech_ema": null, "music_ema": null,
                     "mean_wer": 0.125, "mean_mos": 3.5, "responses": 4, "failures": 1,
                     "incentive": null,
                 },

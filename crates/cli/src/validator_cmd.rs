@@ -6,13 +6,16 @@ use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
 use audiosubnet_scoring::{AsrModel, Naturalness, Scorer, ScorerConfig};
 use audiosubnet_validator::dashboard::Dashboard;
-use audiosubnet_validator::judge::ScoringJudge;
+use audiosubnet_validator::judge::{Judge, ScoringJudge};
+use audiosubnet_validator::music_judge::MusicJudge;
+use audiosubnet_validator::music_prompts::GeneratedMusicPrompts;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
 use audiosubnet_validator::paths::default_state_path;
 use audiosubnet_validator::prompts::{GeneratedPrompts, HubDataset, PromptList, PromptSource};
 use audiosubnet_validator::round::{RoundConfig, Target};
-use audiosubnet_validator::service::{LoopConfig, run_rounds};
-use audiosubnet_validator::state::ScoreState;
+use audiosubnet_validator::service::{LoopConfig, TaskSetup, Tasks, run_task_rounds};
+use audiosubnet_validator::state::{FingerprintRecord, ScoreState};
+use audiosubnet_validator::tasks::{Task, TaskMix};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,6 +67,21 @@ pub(crate) struct ValidatorArgs {
     /// Prompts from a file (txt: one per line; csv with a `text` column; jsonl with `text`).
     #[arg(long = "prompts.file")]
     prompts_file: Option<PathBuf>,
+    /// Tasks to validate and their shares of the rounds and of the weight: `speech`,
+    /// `speech,music` (even), `speech:3,music:1`. A miner's weight is the share-weighted sum of
+    /// its per-task EMAs (docs/scoring.md).
+    #[arg(long = "tasks", default_value = "speech")]
+    tasks: TaskMix,
+    /// Music prompts from a file (as --prompts.file); default: generated prompts stating tempo,
+    /// key and instruments.
+    #[arg(long = "prompts.music_file")]
+    music_prompts_file: Option<PathBuf>,
+    /// Seconds of music asked for in music rounds.
+    #[arg(long = "music.duration", default_value_t = 10.0)]
+    music_duration: f64,
+    /// Seconds a miner has to answer a music request.
+    #[arg(long = "neuron.music_timeout", default_value_t = 60.0)]
+    music_timeout: f64,
     /// No chain: query exactly the miners of --axons and set no weights.
     #[arg(long)]
     offline: bool,
@@ -148,6 +166,12 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!("--neuron.timeout must be a positive number of seconds");
     }
+    if !(args.music_timeout.is_finite() && args.music_timeout > 0.0) {
+        bail!("--neuron.music_timeout must be a positive number of seconds");
+    }
+    if !(args.music_duration.is_finite() && (1.0..=30.0).contains(&args.music_duration)) {
+        bail!("--music.duration must be between 1 and 30 seconds");
+    }
     let offline_targets = parse_axons(&args.axons)?;
     if args.offline && offline_targets.is_empty() {
         bail!("--offline needs --axons HOTKEY@IP:PORT,…");
@@ -176,25 +200,49 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
         );
     }
 
-    let scorer_config = ScorerConfig {
-        whisper_device: parse_device(&args.device)?,
-        asr: args.asr,
-        naturalness: args.mos,
-        queue_capacity: args.sample_size.max(1) * 2,
-        ..ScorerConfig::default()
+    let (speech_history, music_history): (Vec<FingerprintRecord>, Vec<FingerprintRecord>) = state
+        .fingerprints
+        .into_iter()
+        .partition(|f| f.task == Task::Speech);
+    let speech_judge: Option<Arc<dyn Judge>> = if args.tasks.runs(Task::Speech) {
+        let scorer_config = ScorerConfig {
+            whisper_device: parse_device(&args.device)?,
+            asr: args.asr,
+            naturalness: args.mos,
+            queue_capacity: args.sample_size.max(1) * 2,
+            ..ScorerConfig::default()
+        };
+        ensure_installed(&scorer_config.required_models(), &args.models)?;
+        tracing::info!(
+            "loading the scoring models (Whisper {}, {}, Silero VAD)",
+            args.asr,
+            args.mos.as_str()
+        );
+        let scorer = Arc::new(Scorer::start(&scorer_config).context("loading the scoring models")?);
+        Some(Arc::new(ScoringJudge::new(scorer, speech_history)))
+    } else {
+        None
     };
-    ensure_installed(&scorer_config.required_models(), &args.models)?;
-    tracing::info!(
-        "loading the scoring models (Whisper {}, {}, Silero VAD)",
-        args.asr,
-        args.mos.as_str()
-    );
-    let scorer = Arc::new(Scorer::start(&scorer_config).context("loading the scoring models")?);
-    let judge = Arc::new(ScoringJudge::new(scorer, state.fingerprints));
+    let music_judge: Option<Arc<dyn Judge>> = args.tasks.runs(Task::Music).then(|| {
+        // CLAP weights cannot be obtained here; say what the score rests on.
+        tracing::info!(
+            "music is judged on tempo, key and length adherence behind honesty checks; no CLAP \
+             text-audio similarity (no CLAP weights)"
+        );
+        Arc::new(MusicJudge::new(args.music_duration, music_history)) as Arc<dyn Judge>
+    });
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut prompts = prompt_source(&args).await?;
+        let mut music_prompts: Box<dyn PromptSource> = match &args.music_prompts_file {
+            Some(path) => {
+                let list = PromptList::from_file(path)?;
+                tracing::info!(prompts = list.len(), file = %path.display(), "music prompts from file");
+                Box::new(list)
+            }
+            None => Box::new(GeneratedMusicPrompts),
+        };
         let mut network: Box<dyn Network> = if args.offline {
             Box::new(FixedMiners(offline_targets))
         } else {
@@ -260,14 +308,27 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
             mode = if args.offline { "offline" } else { "on chain" },
             netuid = args.netuid,
             transport = %args.transport,
+            tasks = %args.tasks,
             version_key = args.version_key,
             "validator running"
         );
-        let state = run_rounds(
+        let tasks = Tasks {
+            mix: args.tasks.clone(),
+            speech: speech_judge.map(|judge| TaskSetup {
+                judge,
+                prompts: prompts.as_mut(),
+            }),
+            music: music_judge.map(|judge| TaskSetup {
+                judge,
+                prompts: music_prompts.as_mut(),
+            }),
+            music_seconds: args.music_duration,
+            music_timeout: Duration::from_secs_f64(args.music_timeout),
+        };
+        let state = run_task_rounds(
             &config,
             &dendrite,
-            judge,
-            prompts.as_mut(),
+            tasks,
             network.as_mut(),
             audiosubnet_telemetry::shutdown_signal(),
         )

@@ -224,3 +224,64 @@ fn our_dendrite_asks_for_music_over_both_transports() {
         assert_eq!(spoken.transport, Transport::Btauth);
     });
 }
+
+/// `audiosubnet validator --tasks speech,music`: one miner serving both is asked for each in
+/// turn; the scores file has an EMA per task and a combined one that is their even blend.
+#[test]
+#[ignore = "needs the scoring models, espeak-ng and fluid-soundfont-gm; run scripts/test"]
+fn a_validator_scores_speech_and_music_and_blends_them() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let wallets = home.path().join("wallets");
+    regen(&wallets, "miner", "//Bob");
+    regen(&wallets, "validator", "//Alice");
+    let port = free_port();
+    let _miner = start_miner(
+        &wallets,
+        "miner",
+        "espeak",
+        port,
+        &["--task", "speech,music"],
+    );
+    let prompts = home.path().join("prompts.txt");
+    std::fs::write(&prompts, "The weather is warm and sunny today.\n").expect("prompts");
+    let scores = home.path().join("scores.json");
+    let out = Command::new(common::bin())
+        .args(["validator", "--offline", "--axons"])
+        .arg(format!("{BOB}@127.0.0.1:{port}"))
+        .args([
+            "--tasks",
+            "speech,music",
+            "--rounds",
+            "4",
+            "--music.duration",
+            "6",
+        ])
+        .arg("--prompts.file")
+        .arg(&prompts)
+        .args(["--wallet.name", "validator", "--models.offline"])
+        .args(["--neuron.round_interval", "0"])
+        .arg("--wallet.path")
+        .arg(&wallets)
+        .arg("--state.path")
+        .arg(home.path().join("state.json"))
+        .arg("--scores.out")
+        .arg(&scores)
+        .output()
+        .expect("validator runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("no CLAP"),
+        "the validator says what music is judged on\n{log}"
+    );
+    let rows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&scores).expect("scores")).expect("json");
+    let row = &rows[0];
+    let speech = row["tasks"]["speech"]["ema"].as_f64().expect("speech EMA");
+    let music = row["tasks"]["music"]["ema"].as_f64().expect("music EMA");
+    assert_eq!(row["tasks"]["speech"]["responses"], 2, "{row}");
+    assert_eq!(row["tasks"]["music"]["responses"], 2, "{row}");
+    assert!(speech > 0.0 && music > 0.0, "{row}\n{log}");
+    let ema = row["ema"].as_f64().expect("ema");
+    assert!((ema - 0.5 * (speech + music)).abs() < 1e-9, "{row}");
+}

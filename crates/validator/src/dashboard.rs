@@ -86,8 +86,10 @@ pub struct Row {
     pub engine: Option<String>,
     /// The wire protocol of its last reply.
     pub transport: Option<audiosubnet_dendrite::Transport>,
-    /// EMA score.
+    /// EMA score (the tasks' EMAs combined).
     pub ema: f64,
+    /// Each task's EMA.
+    pub task_emas: std::collections::BTreeMap<crate::tasks::Task, f64>,
     /// Last reward.
     pub last_reward: Option<f64>,
     /// The last scored reply's factors.
@@ -368,6 +370,7 @@ fn build(state: &ScoreState, memory: &Memory, chain: Option<ChainView>) -> Snaps
                 engine: m.model_name.clone(),
                 transport: m.transport,
                 ema: round4(m.ema),
+                task_emas: m.tasks.iter().map(|(t, s)| (*t, round4(s.ema))).collect(),
                 last_reward: m.last_reward.map(round4),
                 factors: breakdown.and_then(factors),
                 failure: breakdown
@@ -646,6 +649,7 @@ mod tests {
         }
         let report = RoundReport {
             round: 3,
+            task: crate::tasks::Task::Speech,
             prompt: "Say \"hi\" & <go>".into(),
             results: vec![
                 result("5Honest", Some((tone(), 16_000))),

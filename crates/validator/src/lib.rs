@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod judge;
+pub mod music_judge;
 pub mod music_prompts;
 pub mod network;
 pub mod paths;
@@ -13,3 +14,4 @@ pub mod round;
 pub mod selection;
 pub mod service;
 pub mod state;
+pub mod tasks;

@@ -101,6 +101,12 @@ const TONICS: &[&[&str]] = &[
 #[derive(Debug, Default, Clone, Copy)]
 pub struct GeneratedMusicPrompts;
 
+impl crate::prompts::PromptSource for GeneratedMusicPrompts {
+    fn next_prompt(&mut self) -> String {
+        Self::render(&mut rand::thread_rng())
+    }
+}
+
 impl GeneratedMusicPrompts {
     /// The next prompt, `seconds` long.
     pub fn next_prompt(&mut self, seconds: f64) -> MusicPrompt {

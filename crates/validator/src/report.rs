@@ -1,9 +1,11 @@
 //! The HTML report (`--report.dir`), rewritten after every round: a self-contained page with the
-//! leaderboard, each miner's EMA over rounds as an inline SVG chart, and an audio player for each
-//! miner's latest sample with its prompt and transcript. Miner-supplied strings are escaped.
+//! leaderboard (the combined EMA and one per task), each miner's EMA over rounds as an inline
+//! SVG chart, and an audio player for each miner's latest sample of each task with its prompt
+//! and transcript. Miner-supplied strings are escaped.
 
 use crate::round::RoundReport;
 use crate::state::ScoreState;
+use crate::tasks::Task;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,6 +24,18 @@ pub struct LatestSample {
     pub reward: Option<f64>,
     /// File under `audio/`.
     pub wav: String,
+    /// The task it answered.
+    #[serde(default)]
+    pub task: Task,
+}
+
+/// Where a miner's latest sample of `task` is kept in `latest.json` (speech under the bare
+/// hotkey, as before tasks existed).
+fn latest_key(hotkey: &str, task: Task) -> String {
+    match task {
+        Task::Speech => hotkey.to_owned(),
+        other => format!("{hotkey}/{other}"),
+    }
 }
 
 const PALETTE: [&str; 10] = [
@@ -42,21 +56,28 @@ pub fn write(dir: &Path, state: &ScoreState, report: &RoundReport) -> std::io::R
         let Some((samples, rate)) = &r.audio else {
             continue;
         };
-        let wav = format!("{}.wav", sanitize(&r.hotkey));
+        let wav = match report.task {
+            Task::Speech => format!("{}.wav", sanitize(&r.hotkey)),
+            other => format!("{}-{other}.wav", sanitize(&r.hotkey)),
+        };
         if write_wav(&audio_dir.join(&wav), samples, *rate).is_ok() {
             latest.insert(
-                r.hotkey.clone(),
+                latest_key(&r.hotkey, report.task),
                 LatestSample {
                     round: report.round,
                     prompt: report.prompt.clone(),
                     transcript: r.transcript.clone(),
                     reward: r.reward,
                     wav,
+                    task: report.task,
                 },
             );
         }
     }
-    latest.retain(|hotkey, _| state.miners.contains_key(hotkey));
+    latest.retain(|key, _| {
+        let hotkey = key.split('/').next().unwrap_or(key);
+        state.miners.contains_key(hotkey)
+    });
     atomic_write(&latest_path, &serde_json::to_vec_pretty(&latest)?)?;
     atomic_write(&dir.join("index.html"), render(state, &latest).as_bytes())
 }
@@ -158,16 +179,33 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
             .map_or("–".into(), |b| b.to_string())
     );
 
-    html.push_str(
+    // A column per task any miner has been asked for.
+    let tasks: Vec<Task> = Task::ALL
+        .into_iter()
+        .filter(|t| state.miners.values().any(|m| m.tasks.contains_key(t)))
+        .collect();
+    let task_heads: String = tasks
+        .iter()
+        .map(|t| format!("<th class=\"task-{t}\">{t} EMA</th>"))
+        .collect();
+    let _ = write!(
+        html,
         "<h2>Leaderboard</h2><table id=\"leaderboard\"><tr><th>#</th><th>uid</th>\
-         <th class=\"l\">hotkey</th><th class=\"l\">engine (transport)</th><th>EMA</th><th>last reward</th>\
+         <th class=\"l\">hotkey</th><th class=\"l\">engine (transport)</th><th>EMA</th>{task_heads}<th>last reward</th>\
          <th>mean WER</th><th>mean MOS</th><th>responses</th><th>failures</th></tr>",
     );
     for (rank, (hotkey, m)) in miners.iter().enumerate() {
+        let task_cells: String = tasks
+            .iter()
+            .map(|t| {
+                let ema = m.tasks.get(t).map(|s| s.ema);
+                format!("<td class=\"task-{t}\">{}</td>", opt(ema, 4))
+            })
+            .collect();
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"l\" style=\"white-space:nowrap\">\
-             <span class=\"sw\" style=\"background:{}\"></span><code title=\"{}\">{}</code></td><td class=\"l\">{} <small>{}</small></td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <span class=\"sw\" style=\"background:{}\"></span><code title=\"{}\">{}</code></td><td class=\"l\">{} <small>{}</small></td><td>{:.4}</td>{task_cells}<td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td></tr>",
             rank + 1,
             m.uid.map_or("–".into(), |u| u.to_string()),
@@ -191,21 +229,29 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
 
     html.push_str("<h2>Latest samples</h2>");
     for (hotkey, _) in &miners {
-        let Some(s) = latest.get(*hotkey) else {
-            continue;
-        };
-        let _ = write!(
-            html,
-            "<div class=\"sample\"><p><code>{}</code> · round {} · reward {}</p>\
-             <p>Prompt: {}</p><p>Transcript: {}</p>\
-             <audio controls preload=\"none\" src=\"audio/{}\"></audio></div>",
-            esc(hotkey),
-            s.round,
-            opt(s.reward, 3),
-            esc(&s.prompt),
-            esc(s.transcript.as_deref().unwrap_or("–")),
-            esc(&s.wav)
-        );
+        for task in Task::ALL {
+            let Some(s) = latest.get(&latest_key(hotkey, task)) else {
+                continue;
+            };
+            let transcript = match task {
+                Task::Speech => format!(
+                    "<p>Transcript: {}</p>",
+                    esc(s.transcript.as_deref().unwrap_or("–"))
+                ),
+                Task::Music => String::new(),
+            };
+            let _ = write!(
+                html,
+                "<div class=\"sample task-{task}\"><p><code>{}</code> · {task} · round {} · reward {}</p>\
+                 <p>Prompt: {}</p>{transcript}\
+                 <audio controls preload=\"none\" src=\"audio/{}\"></audio></div>",
+                esc(hotkey),
+                s.round,
+                opt(s.reward, 3),
+                esc(&s.prompt),
+                esc(&s.wav)
+            );
+        }
     }
     html.push_str("</body></html>\n");
     html
@@ -305,6 +351,7 @@ mod tests {
         let tone: Vec<f32> = (0..1600).map(|i| (i as f32 * 0.1).sin() * 0.5).collect();
         let report = RoundReport {
             round: 1,
+            task: crate::tasks::Task::Speech,
             prompt: "Say \"hi\" & <go>".into(),
             results: vec![
                 result("5Honest", Some((Arc::new(tone), 16_000))),

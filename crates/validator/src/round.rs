@@ -8,8 +8,9 @@
 
 use crate::judge::{Judge, JudgeError, Judgement, ValidatorFault};
 use crate::state::{FingerprintRecord, ScoreState};
+use crate::tasks::{Task, TaskMix};
 use audiosubnet_dendrite::{
-    AxonTarget, Dendrite, Spoken, SynapseResponse, Transport, TransportMode, TtsReply,
+    AudioAsk, AxonTarget, Dendrite, Spoken, SynapseResponse, Transport, TransportMode, TtsReply,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -85,6 +86,8 @@ pub struct MinerResult {
 pub struct RoundReport {
     /// Round number (1-based, counting restarts).
     pub round: u64,
+    /// What the round asked for.
+    pub task: Task,
     /// The prompt every miner in the round got.
     pub prompt: String,
     /// Per miner.
@@ -107,9 +110,42 @@ impl RoundReport {
     }
 }
 
-/// Asks `targets` to speak `prompt`, judges the replies, updates `state`. `holds_permit`: this
-/// validator holds a validator permit (or runs offline); without one, a miner may refuse it
-/// (401/403) at no cost.
+/// What one round asks every chosen miner for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RoundAsk<'a> {
+    /// Speech of a sentence, within [`RoundConfig::timeout`].
+    Speech(&'a str),
+    /// `seconds` of music for a description, within `timeout`.
+    Music {
+        /// The description.
+        text: &'a str,
+        /// Length asked for.
+        seconds: f64,
+        /// Per-call timeout (generation takes longer than speech).
+        timeout: Duration,
+    },
+}
+
+impl RoundAsk<'_> {
+    /// The task.
+    pub fn task(&self) -> Task {
+        match self {
+            RoundAsk::Speech(_) => Task::Speech,
+            RoundAsk::Music { .. } => Task::Music,
+        }
+    }
+
+    /// The prompt text.
+    pub fn text(&self) -> &str {
+        match self {
+            RoundAsk::Speech(text) | RoundAsk::Music { text, .. } => text,
+        }
+    }
+}
+
+/// Asks `targets` to speak `prompt`, judges the replies, updates `state`, for a validator that
+/// runs speech alone. `holds_permit`: this validator holds a validator permit (or runs
+/// offline); without one, a miner may refuse it (401/403) at no cost.
 pub async fn run_round(
     dendrite: &Dendrite,
     judge: &Arc<dyn Judge>,
@@ -119,13 +155,46 @@ pub async fn run_round(
     config: &RoundConfig,
     holds_permit: bool,
 ) -> RoundReport {
+    run_task_round(
+        dendrite,
+        judge,
+        RoundAsk::Speech(prompt),
+        targets,
+        state,
+        (config, &TaskMix::default()),
+        holds_permit,
+    )
+    .await
+}
+
+/// Asks `targets` for `ask`, judges the replies with `judge` (the task's), updates the task's
+/// EMAs in `state` and recombines them under `mix` (see [`run_round`] for `holds_permit`).
+pub async fn run_task_round(
+    dendrite: &Dendrite,
+    judge: &Arc<dyn Judge>,
+    ask: RoundAsk<'_>,
+    targets: &[Target],
+    state: &mut ScoreState,
+    (config, mix): (&RoundConfig, &TaskMix),
+    holds_permit: bool,
+) -> RoundReport {
+    let task = ask.task();
+    let prompt = ask.text();
     let axons: Vec<AxonTarget> = targets.iter().map(|t| t.axon.clone()).collect();
     // Only the scored fields are read (padding such as `clone_input` is skipped unbuilt), and
     // miner text is bounded by the dendrite.
     // Each miner over the transport it serves (or the one `--neuron.transport` names); both
     // come back as the same reply type, so what follows does not care.
+    let (audio_ask, timeout) = match ask {
+        RoundAsk::Speech(text) => (AudioAsk::Speech { text }, config.timeout),
+        RoundAsk::Music {
+            text,
+            seconds,
+            timeout,
+        } => (AudioAsk::Music { text, seconds }, timeout),
+    };
     let replies = dendrite
-        .speak_all(&axons, prompt, config.timeout, config.transport)
+        .ask_all(&axons, &audio_ask, timeout, config.transport)
         .await;
     let judged = futures::future::join_all(targets.iter().zip(replies).map(|(t, spoken)| {
         let judge = judge.clone();
@@ -149,6 +218,7 @@ pub async fn run_round(
     .await;
 
     state.rounds += 1;
+    *state.rounds_by_task.entry(task).or_default() += 1;
     let mut results = Vec::with_capacity(judged.len());
     let mut by_hash: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (target, (status, transport), elapsed, model_name, (verdict, audio)) in judged {
@@ -184,7 +254,15 @@ pub async fn run_round(
                 result.reason = Some(format!("not scored (validator fault): {fault}"));
             }
             Verdict::Failed { reason, judged } => {
-                state.update(&hotkey, target.uid, FAILURE_PENALTY, config.alpha, true);
+                state.update_task(
+                    task,
+                    &hotkey,
+                    target.uid,
+                    FAILURE_PENALTY,
+                    config.alpha,
+                    true,
+                    mix,
+                );
                 result.reward = Some(0.0);
                 result.reason = Some(reason);
                 result.judged = judged;
@@ -192,12 +270,21 @@ pub async fn run_round(
             Verdict::Scored(j) => {
                 result.judged = true;
                 let failed = j.reward < config.threshold;
-                state.update(&hotkey, target.uid, j.reward, config.alpha, failed);
+                state.update_task(
+                    task,
+                    &hotkey,
+                    target.uid,
+                    j.reward,
+                    config.alpha,
+                    failed,
+                    mix,
+                );
                 if let Some(fp) = j.fingerprint.as_ref().filter(|_| j.indexed) {
                     state.remember_fingerprint(FingerprintRecord {
                         hotkey: hotkey.clone(),
                         prompt: prompt.to_string(),
                         fingerprint: fp.clone(),
+                        task,
                     });
                 }
                 if let Some(h) = &j.exact_hash {
@@ -247,6 +334,7 @@ pub async fn run_round(
     }
     RoundReport {
         round: state.rounds,
+        task,
         prompt: prompt.to_string(),
         results,
         identical_audio,
@@ -294,7 +382,7 @@ async fn judge_reply(
     };
     let rate = synapse.effective_sample_rate();
     let Some(mut samples) = synapse.speech_output.take() else {
-        return (failed("no speech_output".into()), None);
+        return (failed("no audio in the reply".into()), None);
     };
     if transport == Transport::Synapse {
         // `/tts` audio is 16-bit already; put Synapse floats on the same grid.

@@ -5,9 +5,10 @@ use crate::dashboard::Dashboard;
 use crate::judge::Judge;
 use crate::network::Network;
 use crate::prompts::PromptSource;
-use crate::round::{RoundConfig, RoundReport, Target, run_round};
+use crate::round::{RoundAsk, RoundConfig, RoundReport, Target, run_task_round};
 use crate::selection::Rotation;
 use crate::state::{ScoreState, StateError};
+use crate::tasks::{Task, TaskMix};
 use audiosubnet_dendrite::Dendrite;
 use serde::Serialize;
 use std::future::Future;
@@ -54,6 +55,32 @@ pub enum ValidatorError {
     /// Nothing to query (with `--rounds`: the run cannot do what it was asked).
     #[error("no miners to query")]
     NoMiners,
+    /// The task mix names a task the validator was given no judge or prompts for.
+    #[error("the {0} task has no judge or prompts")]
+    TaskNotSetUp(Task),
+}
+
+/// One task's judge and prompts.
+pub struct TaskSetup<'a> {
+    /// Scores the task's replies.
+    pub judge: Arc<dyn Judge>,
+    /// Where its prompts come from.
+    pub prompts: &'a mut dyn PromptSource,
+}
+
+/// The tasks a validator runs: the mix (which rounds ask for what, and how the EMAs combine)
+/// and each task's setup.
+pub struct Tasks<'a> {
+    /// Shares of the rounds and of the weight.
+    pub mix: TaskMix,
+    /// Speech, when the mix runs it.
+    pub speech: Option<TaskSetup<'a>>,
+    /// Music, when the mix runs it.
+    pub music: Option<TaskSetup<'a>>,
+    /// Seconds of music asked for.
+    pub music_seconds: f64,
+    /// Per-call timeout of music rounds.
+    pub music_timeout: Duration,
 }
 
 /// One line of `--scores.out`.
@@ -83,12 +110,11 @@ pub struct MinerSummary<'a> {
     pub model_name: Option<&'a str>,
     /// The wire protocol of its last reply (`synapse` or `btauth`).
     pub transport: Option<audiosubnet_dendrite::Transport>,
+    /// Per task: EMA, last reward, responses, failures.
+    pub tasks: &'a std::collections::BTreeMap<Task, crate::state::TaskScore>,
 }
 
-/// Runs rounds over the miners `network` lists until `--rounds` are done or `shutdown` resolves,
-/// saving the state after each round and letting `network` set weights (not after a round in
-/// which the validator's own scoring failed on every reply that reached it; see
-/// [`RoundReport::scoring_failed`]). Returns the final state.
+/// [`run_task_rounds`] for a validator that runs speech alone.
 pub async fn run_rounds(
     config: &LoopConfig,
     dendrite: &Dendrite,
@@ -97,7 +123,40 @@ pub async fn run_rounds(
     network: &mut dyn Network,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ScoreState, ValidatorError> {
+    let tasks = Tasks {
+        mix: TaskMix::default(),
+        speech: Some(TaskSetup { judge, prompts }),
+        music: None,
+        music_seconds: 0.0,
+        music_timeout: config.round.timeout,
+    };
+    run_task_rounds(config, dendrite, tasks, network, shutdown).await
+}
+
+/// Runs rounds over the miners `network` lists until `--rounds` are done or `shutdown` resolves,
+/// each round asking for the task the mix says is due; saves the state after each round and
+/// lets `network` set weights (not after a round in which the validator's own scoring failed
+/// on every reply that reached it; see [`RoundReport::scoring_failed`]). Returns the final
+/// state.
+pub async fn run_task_rounds(
+    config: &LoopConfig,
+    dendrite: &Dendrite,
+    mut tasks: Tasks<'_>,
+    network: &mut dyn Network,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ScoreState, ValidatorError> {
+    for task in tasks.mix.tasks() {
+        let set_up = match task {
+            Task::Speech => tasks.speech.is_some(),
+            Task::Music => tasks.music.is_some(),
+        };
+        if !set_up {
+            return Err(ValidatorError::TaskNotSetUp(task));
+        }
+    }
     let mut state = ScoreState::load(&config.state_path)?;
+    // Restarted with another mix: weights follow the mix now in force.
+    state.recombine(&tasks.mix);
     if state.rounds > 0 {
         tracing::info!(
             rounds = state.rounds,
@@ -140,9 +199,33 @@ pub async fn run_rounds(
                 .into_iter()
                 .filter(|t| chunk.contains(&t.axon.hotkey))
                 .collect();
-            let prompt = prompts.next_prompt();
+            let task = tasks.mix.next_task(&state.rounds_by_task);
+            let setup = match task {
+                Task::Speech => tasks.speech.as_mut(),
+                Task::Music => tasks.music.as_mut(),
+            }
+            .ok_or(ValidatorError::TaskNotSetUp(task))?;
+            let prompt = setup.prompts.next_prompt();
+            let judge = setup.judge.clone();
+            let ask = match task {
+                Task::Speech => RoundAsk::Speech(&prompt),
+                Task::Music => RoundAsk::Music {
+                    text: &prompt,
+                    seconds: tasks.music_seconds,
+                    timeout: tasks.music_timeout,
+                },
+            };
+            let round = run_task_round(
+                dendrite,
+                &judge,
+                ask,
+                &chosen,
+                &mut state,
+                (&config.round, &tasks.mix),
+                holds_permit,
+            );
             let report = tokio::select! {
-                r = run_round(dendrite, &judge, &prompt, &chosen, &mut state, &config.round, holds_permit) => r,
+                r = round => r,
                 _ = &mut shutdown => break,
             };
             tracing::info!("{}", format_round(&report, &state));
@@ -210,6 +293,7 @@ pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorErro
             mean_mos: m.mean_mos,
             model_name: m.model_name.as_deref(),
             transport: m.transport,
+            tasks: &m.tasks,
         })
         .collect();
     let err = |source| ValidatorError::ScoresOut {
@@ -224,18 +308,30 @@ pub fn write_scores(path: &Path, state: &ScoreState) -> Result<(), ValidatorErro
 
 /// A readable table of a round.
 pub fn format_round(report: &RoundReport, state: &ScoreState) -> String {
-    let mut out = format!("round {} prompt {:?}\n", report.round, report.prompt);
-    out.push_str("  uid  hotkey            via      status  reward   ema     latency  note\n");
+    let mut out = format!(
+        "round {} {} prompt {:?}\n",
+        report.round, report.task, report.prompt
+    );
+    // The task's own EMA, and the combined one weights come from.
+    out.push_str(&format!(
+        "  uid  hotkey            via      status  reward   {:<7} ema     latency  note\n",
+        report.task.name()
+    ));
     for r in &report.results {
-        let ema = state.miners.get(&r.hotkey).map_or(0.0, |m| m.ema);
+        let miner = state.miners.get(&r.hotkey);
+        let ema = miner.map_or(0.0, |m| m.ema);
+        let task_ema = miner
+            .and_then(|m| m.tasks.get(&report.task))
+            .map_or(0.0, |t| t.ema);
         let short: String = r.hotkey.chars().take(16).collect();
         out.push_str(&format!(
-            "  {:>4} {:<17} {:<7}  {:>6}  {:>6}  {:.4}  {:>6.2}s  {}\n",
+            "  {:>4} {:<17} {:<7}  {:>6}  {:>6}  {:.4}  {:.4}  {:>6.2}s  {}\n",
             r.uid.map_or("-".into(), |u| u.to_string()),
             short,
             r.transport.name(),
             r.status,
             r.reward.map_or("-".into(), |v| format!("{v:.3}")),
+            task_ema,
             ema,
             r.latency_s,
             r.reason.as_deref().unwrap_or("")

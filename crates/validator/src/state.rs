@@ -1,7 +1,9 @@
 //! Per-miner scores and what must survive a restart: EMAs keyed by hotkey (so a uid whose hotkey
-//! changed starts fresh), recent audio fingerprints, and the last weight-setting block. Saved
-//! atomically (create-new temporary, fsync, rename, directory fsync) after every round.
+//! changed starts fresh), one per task and their combination (see [`crate::tasks`]), recent
+//! audio fingerprints, rounds per task, and the last weight-setting block. Saved atomically
+//! (create-new temporary, fsync, rename, directory fsync) after every round.
 
+use crate::tasks::{Task, TaskMix};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -15,13 +17,31 @@ pub const REPLAY_MEMORY: usize = 2048;
 /// Fingerprints kept in the state (the judge's memory).
 pub const MAX_FINGERPRINTS: usize = REPLAY_MEMORY;
 
+/// One miner's record in one task.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskScore {
+    /// Exponential moving average of this task's rewards, in [0, 1].
+    pub ema: f64,
+    /// The last reward in this task.
+    pub last_reward: Option<f64>,
+    /// Responses in this task.
+    pub responses: u64,
+    /// Failures in this task.
+    pub failures: u64,
+}
+
 /// One miner's record.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct MinerScore {
     /// The miner's uid on the subnet, when known.
     pub uid: Option<u16>,
-    /// Exponential moving average of rewards in [0, 1].
+    /// The score weights are set from: the task EMAs combined by the validator's task mix
+    /// ([`TaskMix::combine`]); the speech EMA itself when speech is the only task.
     pub ema: f64,
+    /// Per task. A state file written before tasks existed has none; its `ema` is read as the
+    /// speech EMA.
+    #[serde(default)]
+    pub tasks: BTreeMap<Task, TaskScore>,
     /// The last reward, after penalties.
     pub last_reward: Option<f64>,
     /// The last scored breakdown (scoring's JSON), or the failure.
@@ -65,6 +85,9 @@ pub struct FingerprintRecord {
     pub prompt: String,
     /// The scoring crate's fingerprint (hex).
     pub fingerprint: String,
+    /// The task it answered (each task's judge remembers only its own).
+    #[serde(default)]
+    pub task: Task,
 }
 
 /// Everything the validator persists.
@@ -80,6 +103,9 @@ pub struct ScoreState {
     pub rounds: u64,
     /// Block of the last successful weight setting.
     pub last_weights_block: Option<u64>,
+    /// Rounds completed per task (which task comes next, see [`TaskMix::next_task`]).
+    #[serde(default)]
+    pub rounds_by_task: BTreeMap<Task, u64>,
 }
 
 impl Default for ScoreState {
@@ -90,6 +116,7 @@ impl Default for ScoreState {
             fingerprints: VecDeque::new(),
             rounds: 0,
             last_weights_block: None,
+            rounds_by_task: BTreeMap::new(),
         }
     }
 }
@@ -132,16 +159,34 @@ impl ScoreState {
                 });
             }
         };
-        let state: ScoreState = serde_json::from_slice(&data).map_err(|e| StateError::Corrupt {
-            path: path.into(),
-            msg: e.to_string(),
-        })?;
+        let mut state: ScoreState =
+            serde_json::from_slice(&data).map_err(|e| StateError::Corrupt {
+                path: path.into(),
+                msg: e.to_string(),
+            })?;
         if state.version != STATE_VERSION {
             let msg = format!("version {} (expected {STATE_VERSION})", state.version);
             return Err(StateError::Corrupt {
                 path: path.into(),
                 msg,
             });
+        }
+        // Written before tasks existed: every score was a speech score.
+        for m in state.miners.values_mut() {
+            if m.tasks.is_empty() && (m.responses > 0 || m.ema > 0.0) {
+                m.tasks.insert(
+                    Task::Speech,
+                    TaskScore {
+                        ema: m.ema,
+                        last_reward: m.last_reward,
+                        responses: m.responses,
+                        failures: m.failures,
+                    },
+                );
+            }
+        }
+        if state.rounds_by_task.is_empty() && state.rounds > 0 {
+            state.rounds_by_task.insert(Task::Speech, state.rounds);
         }
         Ok(state)
     }
@@ -186,8 +231,7 @@ impl ScoreState {
         audiosubnet_wallet::atomic::write_atomic(path, &data, 0o644).map_err(io)
     }
 
-    /// Blends `reward` into `hotkey`'s EMA: `ema = alpha·ema + (1 − alpha)·reward`, clamped to
-    /// [0, 1] (a penalty pulls towards 0 but never below).
+    /// [`update_task`](Self::update_task) for a validator that runs speech alone.
     pub fn update(
         &mut self,
         hotkey: &str,
@@ -196,19 +240,56 @@ impl ScoreState {
         alpha: f64,
         failed: bool,
     ) {
+        self.update_task(
+            Task::Speech,
+            hotkey,
+            uid,
+            reward,
+            alpha,
+            failed,
+            &TaskMix::default(),
+        );
+    }
+
+    /// Blends `reward` into `hotkey`'s EMA for `task`: `ema = alpha·ema + (1 − alpha)·reward`,
+    /// clamped to [0, 1] (a penalty pulls towards 0 but never below); then recombines the
+    /// miner's score under `mix`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_task(
+        &mut self,
+        task: Task,
+        hotkey: &str,
+        uid: Option<u16>,
+        reward: f64,
+        alpha: f64,
+        failed: bool,
+        mix: &TaskMix,
+    ) {
         let alpha = alpha.clamp(0.0, 1.0);
         let m = self.miners.entry(hotkey.to_string()).or_default();
         if uid.is_some() {
             m.uid = uid;
         }
         let reward = if reward.is_finite() { reward } else { 0.0 };
-        m.ema = (alpha * m.ema + (1.0 - alpha) * reward).clamp(0.0, 1.0);
+        let t = m.tasks.entry(task).or_default();
+        t.ema = (alpha * t.ema + (1.0 - alpha) * reward).clamp(0.0, 1.0);
+        t.last_reward = Some(reward.clamp(0.0, 1.0));
+        t.responses += 1;
+        if failed {
+            t.failures += 1;
+            m.failures += 1;
+        }
+        m.ema = combined(m, mix);
         m.last_reward = Some(reward.clamp(0.0, 1.0));
         m.responses += 1;
         let mean = m.mean_reward.unwrap_or(0.0);
         m.mean_reward = Some(mean + (reward.clamp(0.0, 1.0) - mean) / m.responses as f64);
-        if failed {
-            m.failures += 1;
+    }
+
+    /// Recombines every miner's score under `mix` (a validator restarted with other tasks).
+    pub fn recombine(&mut self, mix: &TaskMix) {
+        for m in self.miners.values_mut() {
+            m.ema = combined(m, mix);
         }
     }
 
@@ -259,6 +340,11 @@ impl ScoreState {
     }
 }
 
+/// `m`'s task EMAs combined under `mix`.
+fn combined(m: &MinerScore, mix: &TaskMix) -> f64 {
+    mix.combine(|t| m.tasks.get(&t).map(|s| s.ema))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +367,48 @@ mod tests {
     }
 
     #[test]
+    fn task_emas_combine_by_the_mix_and_old_files_read_as_speech() {
+        let mix: TaskMix = "speech:3,music:1".parse().expect("mix");
+        let mut s = ScoreState::default();
+        s.update_task(Task::Speech, "a", Some(1), 0.8, 0.0, false, &mix);
+        assert!(
+            (s.miners["a"].ema - 0.6).abs() < 1e-12,
+            "{}",
+            s.miners["a"].ema
+        );
+        s.update_task(Task::Music, "a", None, 0.4, 0.0, false, &mix);
+        assert!(
+            (s.miners["a"].ema - 0.7).abs() < 1e-12,
+            "{}",
+            s.miners["a"].ema
+        );
+        assert_eq!(s.miners["a"].tasks[&Task::Music].responses, 1);
+        assert_eq!(s.miners["a"].responses, 2);
+        // Restarted for speech alone: the weight is the speech EMA again.
+        s.recombine(&TaskMix::default());
+        assert!((s.miners["a"].ema - 0.8).abs() < 1e-12);
+
+        // A file from before tasks: its EMA is the speech EMA, its rounds speech rounds.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.json");
+        std::fs::write(
+            &path,
+            br#"{"version": 1, "rounds": 4, "last_weights_block": null, "fingerprints": [
+                {"hotkey": "a", "prompt": "hi", "fingerprint": "ab"}],
+              "miners": {"a": {"uid": 1, "ema": 0.5, "last_reward": 0.6,
+                "last_breakdown": null, "responses": 4, "failures": 1}}}"#,
+        )
+        .expect("write");
+        let mut old = ScoreState::load(&path).expect("old file loads");
+        assert_eq!(old.miners["a"].tasks[&Task::Speech].ema, 0.5);
+        assert_eq!(old.miners["a"].tasks[&Task::Speech].failures, 1);
+        assert_eq!(old.rounds_by_task[&Task::Speech], 4);
+        assert_eq!(old.fingerprints[0].task, Task::Speech);
+        old.recombine(&"speech,music".parse().expect("mix"));
+        assert_eq!(old.miners["a"].ema, 0.25);
+    }
+
+    #[test]
     fn save_load_round_trip_and_hotkey_change() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state").join("validator.json");
@@ -288,10 +416,12 @@ mod tests {
         s.update("old", Some(3), 0.8, 0.5, false);
         s.update("keep", Some(4), 0.6, 0.5, false);
         s.rounds = 7;
+        s.rounds_by_task.insert(Task::Speech, 7);
         s.remember_fingerprint(FingerprintRecord {
             hotkey: "keep".into(),
             prompt: "hi".into(),
             fingerprint: "ab".into(),
+            task: Task::Speech,
         });
         s.save(&path).expect("save");
         let loaded = ScoreState::load(&path).expect("load");

@@ -121,6 +121,7 @@ impl Rounds {
         }
         RoundReport {
             round,
+            task: audiosubnet_validator::tasks::Task::Speech,
             prompt: prompt.into(),
             results,
             identical_audio: vec![],

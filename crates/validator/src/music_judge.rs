@@ -1,0 +1,259 @@
+//! The music judge: what a music prompt states (tempo, key and mode, length) measured in the
+//! clip, behind checks that turn away what is not honest music (silence, clipping, noise,
+//! static tones, one segment looped, a track replayed for another prompt).
+//!
+//! The reward is the product of the adherence factors of what the prompt states (see
+//! `docs/scoring.md`): tempo × key × duration, each in [0, 1] with the tolerances of
+//! `audiosubnet-music-analysis`. A product because each stated attribute is a requirement: a
+//! track in the right key at the wrong tempo did not do what was asked. Without CLAP weights
+//! (not obtainable here) this is the whole score; the measurable terms are what a cheap cheat
+//! cannot fake without playing music that actually has the asked tempo and key.
+//!
+//! Measurement runs on blocking threads, at most [`MUSIC_JUDGE_THREADS`] at once, so a large
+//! round never stalls the async runtime.
+
+use crate::judge::{Judge, JudgeError, Judgement, ValidatorFault};
+use crate::state::{FingerprintRecord, REPLAY_MEMORY};
+use audiosubnet_music::{PromptFacts, read_prompt};
+use audiosubnet_music_analysis as analysis;
+use audiosubnet_scoring::{Fingerprint, ReplayIndex, exact_hash};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Clips measured at once.
+pub const MUSIC_JUDGE_THREADS: usize = 2;
+/// Sample rates a music reply may declare (as for speech: an odd rate is a bug or a free
+/// time-stretch).
+pub const MUSIC_SAMPLE_RATES: [u32; 6] = [16_000, 22_050, 24_000, 32_000, 44_100, 48_000];
+/// RMS below this is silence, not music.
+pub const MIN_MUSIC_RMS_DBFS: f32 = -50.0;
+/// More than this fraction of samples at full scale is clipping or a square wave.
+pub const MAX_CLIPPED_FRACTION: f32 = 0.05;
+/// Shortest clip judged at all (tempo needs a few beats).
+pub const MIN_MUSIC_SECONDS: f32 = 3.0;
+/// A clip this many times the requested length is refused before it is measured: it cannot
+/// score on duration, and measuring it costs the validator in proportion.
+pub const MAX_LENGTH_RATIO: f32 = 2.0;
+/// Only clips at least this good enter the replay index, so a miner cannot plant another
+/// prompt's track and have the honest miners who play that prompt later flagged as replays.
+pub const INDEX_MIN_REWARD: f64 = 0.5;
+
+/// What the judge measured, as it appears in the round table and the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MusicBreakdown {
+    /// The task (`music`).
+    pub task: &'static str,
+    /// Reward in [0, 1].
+    pub reward: f64,
+    /// Tempo asked for, when the prompt states one.
+    pub tempo_requested: Option<f32>,
+    /// Tempo measured.
+    pub tempo_measured: Option<f32>,
+    /// The tempo factor (absent when the prompt states no tempo).
+    pub tempo: Option<f32>,
+    /// Key asked for ("A minor"), when the prompt states one.
+    pub key_requested: Option<String>,
+    /// Key measured.
+    pub key_measured: Option<String>,
+    /// The key factor (absent when the prompt states no key).
+    pub key: Option<f32>,
+    /// Seconds asked for.
+    pub duration_requested_s: f32,
+    /// Seconds of sound (leading and trailing silence left out).
+    pub duration_s: f32,
+    /// The duration factor.
+    pub duration: f32,
+    /// RMS level, dBFS.
+    pub rms_dbfs: f32,
+    /// Spectral flatness (noise is high, music low).
+    pub spectral_flatness: f32,
+    /// How much of the clip one short segment repeated explains.
+    pub loop_repetition: f32,
+    /// Robust fingerprint (hex), for replay detection (kept in the judgement, not the table).
+    #[serde(skip)]
+    pub fingerprint: String,
+    /// Exact hash, for identical audio across miners in a round.
+    #[serde(skip)]
+    pub exact_hash: String,
+}
+
+/// Judges music replies against the prompt's stated facts and `seconds` requested.
+#[derive(Debug, Clone)]
+pub struct MusicJudge {
+    seconds: f32,
+    threads: Arc<Semaphore>,
+    replays: Arc<Mutex<ReplayIndex>>,
+}
+
+impl MusicJudge {
+    /// A judge for `seconds`-long requests, remembering `history` (the state's music
+    /// fingerprints) so replays across a restart are caught.
+    pub fn new(seconds: f64, history: impl IntoIterator<Item = FingerprintRecord>) -> Self {
+        let mut index = ReplayIndex::new(REPLAY_MEMORY);
+        for record in history {
+            if let Some(fp) = Fingerprint::from_hex(&record.fingerprint) {
+                index.insert(&record.hotkey, &record.prompt, fp);
+            }
+        }
+        MusicJudge {
+            seconds: seconds as f32,
+            threads: Arc::new(Semaphore::new(MUSIC_JUDGE_THREADS)),
+            replays: Arc::new(Mutex::new(index)),
+        }
+    }
+
+    async fn score(
+        &self,
+        hotkey: String,
+        prompt: String,
+        samples: Arc<Vec<f32>>,
+        sample_rate: u32,
+    ) -> Result<Judgement, JudgeError> {
+        let _thread = self
+            .threads
+            .acquire()
+            .await
+            .map_err(|_| ValidatorFault::QueueClosed)?;
+        let seconds = self.seconds;
+        let facts = read_prompt(&prompt);
+        let measured =
+            tokio::task::spawn_blocking(move || measure(&samples, sample_rate, &facts, seconds))
+                .await
+                .map_err(|e| ValidatorFault::Invalid(format!("music measurement failed: {e}")))??;
+        let replays = self.replays.clone();
+        let label = hotkey.clone();
+        let indexable = measured.reward >= INDEX_MIN_REWARD;
+        let fingerprint = measured.fingerprint.clone();
+        let replay = tokio::task::spawn_blocking(move || {
+            let fp = Fingerprint::from_hex(&fingerprint)?;
+            let mut index = replays.lock().unwrap_or_else(|p| p.into_inner());
+            let found = index.find_replay(&prompt, &fp);
+            if indexable && found.is_none() {
+                index.insert(&label, &prompt, fp);
+            }
+            found
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(m) = replay {
+            return Err(JudgeError::Rejected(format!(
+                "replayed music: matches a track {} sent for another prompt (similarity {:.2})",
+                m.label.chars().take(10).collect::<String>(),
+                m.similarity
+            )));
+        }
+        Ok(Judgement {
+            reward: measured.reward,
+            breakdown: serde_json::to_value(&measured).unwrap_or(serde_json::Value::Null),
+            fingerprint: Some(measured.fingerprint),
+            exact_hash: Some(measured.exact_hash),
+            indexed: indexable,
+            wer: None,
+            mos: None,
+            transcript: None,
+        })
+    }
+}
+
+impl Judge for MusicJudge {
+    fn judge(
+        &self,
+        hotkey: String,
+        prompt: String,
+        samples: Arc<Vec<f32>>,
+        sample_rate: u32,
+    ) -> BoxFuture<'static, Result<Judgement, JudgeError>> {
+        let this = self.clone();
+        Box::pin(async move { this.score(hotkey, prompt, samples, sample_rate).await })
+    }
+}
+
+/// Checks and measures one clip (blocking). Errors are the miner's fault.
+pub fn measure(
+    samples: &[f32],
+    sample_rate: u32,
+    facts: &PromptFacts,
+    requested_s: f32,
+) -> Result<MusicBreakdown, JudgeError> {
+    let reject = |why: String| Err(JudgeError::Rejected(why));
+    if samples.is_empty() {
+        return reject("empty audio".into());
+    }
+    if !MUSIC_SAMPLE_RATES.contains(&sample_rate) {
+        return reject(format!("sample rate {sample_rate} Hz is not allowed"));
+    }
+    if let Some(index) = samples.iter().position(|s| !s.is_finite()) {
+        return reject(format!("sample {index} is not finite"));
+    }
+    let seconds = samples.len() as f32 / sample_rate as f32;
+    if seconds < MIN_MUSIC_SECONDS {
+        return reject(format!(
+            "{seconds:.2} s is too short (at least {MIN_MUSIC_SECONDS} s)"
+        ));
+    }
+    if seconds > MAX_LENGTH_RATIO * requested_s.max(MIN_MUSIC_SECONDS) {
+        return reject(format!(
+            "{seconds:.1} s is far longer than the {requested_s:.1} s asked for"
+        ));
+    }
+    let peak = analysis::peak(samples);
+    if peak > 1.5 {
+        return reject(format!("peak {peak} is out of range"));
+    }
+    let rms_dbfs = analysis::rms_dbfs(samples);
+    if rms_dbfs < MIN_MUSIC_RMS_DBFS {
+        return reject(format!("silent ({rms_dbfs:.1} dBFS)"));
+    }
+    let clipped = analysis::clipped_fraction(samples);
+    if clipped > MAX_CLIPPED_FRACTION {
+        return reject(format!(
+            "{:.1} % of the samples are clipped",
+            100.0 * clipped
+        ));
+    }
+    let Some(honesty) = analysis::measure_honesty(samples, sample_rate) else {
+        return reject("the clip cannot be measured".into());
+    };
+    if let Some(cheat) = analysis::detect_cheat(&honesty) {
+        return reject(format!("not music: {cheat}"));
+    }
+
+    let tempo_measured = analysis::estimate_tempo(samples, sample_rate).map(|t| t.bpm);
+    let tempo = facts
+        .tempo_bpm
+        .map(|asked| tempo_measured.map_or(0.0, |m| analysis::tempo_adherence(m, asked)));
+    let key_measured = analysis::estimate_key(samples, sample_rate);
+    let key_requested = facts
+        .tonic
+        .zip(facts.mode)
+        .map(|(tonic, mode)| (analysis::PitchClass::from_semitones(i32::from(tonic)), mode));
+    let key = key_requested.map(|asked| {
+        key_measured.map_or(0.0, |k| analysis::key_adherence((k.tonic, k.mode), asked))
+    });
+    let sounding_s = (seconds - honesty.leading_silence_s - honesty.trailing_silence_s).max(0.0);
+    let duration = analysis::duration_adherence(sounding_s, requested_s);
+    let reward = f64::from(tempo.unwrap_or(1.0) * key.unwrap_or(1.0) * duration).clamp(0.0, 1.0);
+
+    let at_16k = audiosubnet_audio::resample(samples, sample_rate, 16_000);
+    Ok(MusicBreakdown {
+        task: "music",
+        reward,
+        tempo_requested: facts.tempo_bpm,
+        tempo_measured,
+        tempo,
+        key_requested: key_requested.map(|(t, m)| format!("{} {m}", t.name())),
+        key_measured: key_measured.map(|k| format!("{} {}", k.tonic.name(), k.mode)),
+        key,
+        duration_requested_s: requested_s,
+        duration_s: sounding_s,
+        duration,
+        rms_dbfs,
+        spectral_flatness: honesty.spectral_flatness,
+        loop_repetition: honesty.loop_repetition,
+        fingerprint: Fingerprint::of_16k(&at_16k).to_hex(),
+        exact_hash: exact_hash(samples, sample_rate),
+    })
+}
