@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use audiosubnet_candle::{EncodecConfig, EncodecConfigError};
+
 use crate::{BarkError, CheckpointError};
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, BarkError> {
@@ -91,135 +93,6 @@ impl SubModelConfig {
     }
 }
 
-/// The EnCodec codec (`EncodecConfig`), as far as decoding needs it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct EncodecConfig {
-    /// Bandwidths in kbps; the last one sets the number of quantizers.
-    pub target_bandwidths: Vec<f64>,
-    /// Output sample rate.
-    pub sampling_rate: u32,
-    /// Output channels.
-    pub audio_channels: usize,
-    /// Latent size (codebook dimension unless `codebook_dim` is set).
-    pub hidden_size: usize,
-    /// Filters of the first encoder / last decoder convolution.
-    pub num_filters: usize,
-    /// Residual blocks per upsampling stage.
-    pub num_residual_layers: usize,
-    /// Encoder downsampling ratios (the decoder upsamples by them in this order).
-    pub upsampling_ratios: Vec<usize>,
-    /// `weight_norm` or `time_group_norm`.
-    pub norm_type: String,
-    /// Kernel of the first decoder convolution.
-    pub kernel_size: usize,
-    /// Kernel of the last decoder convolution.
-    pub last_kernel_size: usize,
-    /// Kernel of the residual blocks' first convolution.
-    pub residual_kernel_size: usize,
-    /// Dilation growth between residual blocks.
-    pub dilation_growth_rate: usize,
-    /// Causal (left) padding.
-    pub use_causal_conv: bool,
-    /// Padding mode of the convolutions (`reflect`, `constant`, `replicate`).
-    pub pad_mode: String,
-    /// Channel reduction inside the residual blocks.
-    pub compress: usize,
-    /// LSTM layers after the first decoder convolution.
-    pub num_lstm_layers: usize,
-    /// Share of a transposed convolution's padding trimmed on the right (causal).
-    pub trim_right_ratio: f64,
-    /// Entries per codebook.
-    pub codebook_size: usize,
-    /// Codebook vector size (defaults to `hidden_size`).
-    pub codebook_dim: Option<usize>,
-    /// A 1x1 convolution on the residual path (else identity).
-    pub use_conv_shortcut: bool,
-}
-
-impl Default for EncodecConfig {
-    fn default() -> Self {
-        Self {
-            target_bandwidths: vec![1.5, 3.0, 6.0, 12.0, 24.0],
-            sampling_rate: 24_000,
-            audio_channels: 1,
-            hidden_size: 128,
-            num_filters: 32,
-            num_residual_layers: 1,
-            upsampling_ratios: vec![8, 5, 4, 2],
-            norm_type: "weight_norm".to_owned(),
-            kernel_size: 7,
-            last_kernel_size: 7,
-            residual_kernel_size: 3,
-            dilation_growth_rate: 2,
-            use_causal_conv: true,
-            pad_mode: "reflect".to_owned(),
-            compress: 2,
-            num_lstm_layers: 2,
-            trim_right_ratio: 1.0,
-            codebook_size: 1024,
-            codebook_dim: None,
-            use_conv_shortcut: true,
-        }
-    }
-}
-
-impl EncodecConfig {
-    /// Codebook vector size.
-    pub fn codebook_dim(&self) -> usize {
-        self.codebook_dim.unwrap_or(self.hidden_size)
-    }
-
-    /// Samples per code frame.
-    pub fn hop_length(&self) -> usize {
-        self.upsampling_ratios.iter().product()
-    }
-
-    /// Number of residual quantizers, as `EncodecConfig.num_quantizers` computes it.
-    pub fn num_quantizers(&self) -> usize {
-        let hop = self.hop_length().max(1);
-        let frame_rate = (self.sampling_rate as usize).div_ceil(hop);
-        let nbits = self
-            .codebook_size
-            .max(2)
-            .next_power_of_two()
-            .trailing_zeros() as usize;
-        let last = self.target_bandwidths.last().copied().unwrap_or(0.0);
-        ((1000.0 * last) / (frame_rate * nbits) as f64).floor() as usize
-    }
-
-    fn validate(&self) -> Result<(), BarkError> {
-        if self.norm_type != "weight_norm" {
-            return Err(BarkError::Unsupported(format!(
-                "codec norm_type {:?} (only weight_norm, the 24 kHz codec's, is implemented)",
-                self.norm_type
-            )));
-        }
-        if !matches!(self.pad_mode.as_str(), "reflect" | "constant" | "replicate") {
-            return Err(BarkError::Unsupported(format!(
-                "codec pad_mode {:?}",
-                self.pad_mode
-            )));
-        }
-        if self.upsampling_ratios.is_empty()
-            || self.upsampling_ratios.contains(&0)
-            || self.compress == 0
-            || self.num_filters == 0
-        {
-            return Err(BarkError::Config(
-                "codec has an empty or zero ratio".to_owned(),
-            ));
-        }
-        let scale = 1usize << self.upsampling_ratios.len();
-        if !(self.num_filters * scale / 2).is_multiple_of(self.compress) {
-            return Err(BarkError::Config(
-                "codec channels are not divisible by compress".to_owned(),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// `config.json` of a `BarkModel` checkpoint.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BarkConfig {
@@ -246,7 +119,10 @@ impl BarkConfig {
             .coarse_acoustics_config
             .validate("coarse_acoustics")?;
         config.fine_acoustics_config.validate("fine_acoustics")?;
-        config.codec_config.validate()?;
+        config.codec_config.validate().map_err(|e| match e {
+            EncodecConfigError::Unsupported(what) => BarkError::Unsupported(what),
+            other => BarkError::Config(other.to_string()),
+        })?;
         let fine = &config.fine_acoustics_config;
         if fine.n_codes_given == 0 || fine.n_codes_given >= fine.n_codes_total {
             return Err(BarkError::Config(format!(

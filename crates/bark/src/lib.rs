@@ -18,7 +18,6 @@
 //! Scope: one sequence at a time, f32.
 
 pub mod config;
-mod encodec;
 mod generate;
 mod gpt;
 mod preset;
@@ -28,7 +27,7 @@ use std::path::{Path, PathBuf};
 use audiosubnet_candle::LoadOptions;
 
 /// The shared checkpoint loader's error, wrapped by the `Checkpoint` error variant.
-pub use audiosubnet_candle::CheckpointError;
+pub use audiosubnet_candle::{CheckpointError, EncodecConfig};
 use candle_core::Device;
 
 pub use crate::config::{BarkConfig, GenerationConfig};
@@ -83,7 +82,7 @@ pub struct Bark {
     semantic: gpt::CausalModel,
     coarse: gpt::CausalModel,
     fine: gpt::FineModel,
-    codec: encodec::EncodecDecoder,
+    codec: audiosubnet_candle::EncodecDecoder,
     device: Device,
 }
 
@@ -142,8 +141,9 @@ impl Bark {
                 .map_err(weights)?;
         let fine = gpt::FineModel::load(vb.pp("fine_acoustics"), &config.fine_acoustics_config)
             .map_err(weights)?;
-        let codec = encodec::EncodecDecoder::load(vb.pp("codec_model"), &config.codec_config)
-            .map_err(weights)?;
+        let codec =
+            audiosubnet_candle::EncodecDecoder::load(vb.pp("codec_model"), &config.codec_config)
+                .map_err(weights)?;
         Ok(Self {
             config,
             generation,

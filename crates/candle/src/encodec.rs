@@ -1,16 +1,159 @@
-//! The decoding half of transformers' `EncodecModel`: residual vector quantizer lookup and the
-//! SEANet decoder (padded convolutions, LSTM, transposed convolutions with trimming, residual
-//! blocks), as `BarkModel.codec_decode` runs it.
+//! The decoding half of transformers' `EncodecModel` and its `EncodecConfig`: residual vector
+//! quantizer lookup and the SEANet decoder (padded convolutions, LSTM, transposed convolutions
+//! with trimming, residual blocks), as `BarkModel.codec_decode` and
+//! `MusicgenForConditionalGeneration.generate` run it (24 kHz causal and 32 kHz non-causal codecs).
 //!
 //! candle-transformers' EnCodec cannot be reused: it pads with `replicate` where transformers
 //! reflects, and does not trim the transposed convolutions' padding, so its waveform differs.
 
-use audiosubnet_candle::{conv_weight, conv1d};
 use candle_core::{D, Device, Module, Tensor};
 use candle_nn::rnn::{LSTM, LSTMConfig, RNN};
 use candle_nn::{ConvTranspose1d, ConvTranspose1dConfig, VarBuilder};
+use serde::Deserialize;
 
-use crate::config::EncodecConfig;
+use crate::{conv_weight, conv1d};
+
+/// Why an [`EncodecConfig`] cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodecConfigError {
+    /// A variant of the codec this decoder does not implement.
+    #[error("unsupported codec: {0}")]
+    Unsupported(String),
+    /// Inconsistent numbers.
+    #[error("invalid codec config: {0}")]
+    Invalid(String),
+}
+
+/// The EnCodec codec (`EncodecConfig`), as far as decoding needs it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct EncodecConfig {
+    /// Bandwidths in kbps; the last one sets the number of quantizers.
+    pub target_bandwidths: Vec<f64>,
+    /// Output sample rate.
+    pub sampling_rate: u32,
+    /// Output channels.
+    pub audio_channels: usize,
+    /// Latent size (codebook dimension unless `codebook_dim` is set).
+    pub hidden_size: usize,
+    /// Filters of the first encoder / last decoder convolution.
+    pub num_filters: usize,
+    /// Residual blocks per upsampling stage.
+    pub num_residual_layers: usize,
+    /// Encoder downsampling ratios (the decoder upsamples by them in this order).
+    pub upsampling_ratios: Vec<usize>,
+    /// `weight_norm` or `time_group_norm`.
+    pub norm_type: String,
+    /// Kernel of the first decoder convolution.
+    pub kernel_size: usize,
+    /// Kernel of the last decoder convolution.
+    pub last_kernel_size: usize,
+    /// Kernel of the residual blocks' first convolution.
+    pub residual_kernel_size: usize,
+    /// Dilation growth between residual blocks.
+    pub dilation_growth_rate: usize,
+    /// Causal (left) padding.
+    pub use_causal_conv: bool,
+    /// Padding mode of the convolutions (`reflect`, `constant`, `replicate`).
+    pub pad_mode: String,
+    /// Channel reduction inside the residual blocks.
+    pub compress: usize,
+    /// LSTM layers after the first decoder convolution.
+    pub num_lstm_layers: usize,
+    /// Share of a transposed convolution's padding trimmed on the right (causal).
+    pub trim_right_ratio: f64,
+    /// Entries per codebook.
+    pub codebook_size: usize,
+    /// Codebook vector size (defaults to `hidden_size`).
+    pub codebook_dim: Option<usize>,
+    /// A 1x1 convolution on the residual path (else identity).
+    pub use_conv_shortcut: bool,
+}
+
+impl Default for EncodecConfig {
+    fn default() -> Self {
+        Self {
+            target_bandwidths: vec![1.5, 3.0, 6.0, 12.0, 24.0],
+            sampling_rate: 24_000,
+            audio_channels: 1,
+            hidden_size: 128,
+            num_filters: 32,
+            num_residual_layers: 1,
+            upsampling_ratios: vec![8, 5, 4, 2],
+            norm_type: "weight_norm".to_owned(),
+            kernel_size: 7,
+            last_kernel_size: 7,
+            residual_kernel_size: 3,
+            dilation_growth_rate: 2,
+            use_causal_conv: true,
+            pad_mode: "reflect".to_owned(),
+            compress: 2,
+            num_lstm_layers: 2,
+            trim_right_ratio: 1.0,
+            codebook_size: 1024,
+            codebook_dim: None,
+            use_conv_shortcut: true,
+        }
+    }
+}
+
+impl EncodecConfig {
+    /// Codebook vector size.
+    pub fn codebook_dim(&self) -> usize {
+        self.codebook_dim.unwrap_or(self.hidden_size)
+    }
+
+    /// Samples per code frame.
+    pub fn hop_length(&self) -> usize {
+        self.upsampling_ratios.iter().product()
+    }
+
+    /// Number of residual quantizers, as `EncodecConfig.num_quantizers` computes it.
+    pub fn num_quantizers(&self) -> usize {
+        let hop = self.hop_length().max(1);
+        let frame_rate = (self.sampling_rate as usize).div_ceil(hop);
+        let nbits = self
+            .codebook_size
+            .max(2)
+            .next_power_of_two()
+            .trailing_zeros() as usize;
+        let last = self.target_bandwidths.last().copied().unwrap_or(0.0);
+        ((1000.0 * last) / (frame_rate * nbits) as f64).floor() as usize
+    }
+
+    /// Checks that this decoder implements the codec and that its channel counts work out.
+    pub fn validate(&self) -> Result<(), EncodecConfigError> {
+        if self.norm_type != "weight_norm" {
+            return Err(EncodecConfigError::Unsupported(format!(
+                "codec norm_type {:?} (only weight_norm, the 24 kHz codec's, is implemented)",
+                self.norm_type
+            )));
+        }
+        if !matches!(self.pad_mode.as_str(), "reflect" | "constant" | "replicate") {
+            return Err(EncodecConfigError::Unsupported(format!(
+                "codec pad_mode {:?}",
+                self.pad_mode
+            )));
+        }
+        if self.upsampling_ratios.is_empty()
+            || self.upsampling_ratios.contains(&0)
+            || self.compress == 0
+            || self.num_filters == 0
+        {
+            return Err(EncodecConfigError::Invalid(
+                "codec has an empty or zero ratio".to_owned(),
+            ));
+        }
+        let scale = 1usize << self.upsampling_ratios.len();
+        if !(self.num_filters * scale / 2).is_multiple_of(self.compress) {
+            return Err(EncodecConfigError::Invalid(
+                "codec channels are not divisible by compress".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Pad {
@@ -185,7 +328,7 @@ impl ResBlock {
 }
 
 /// The quantizer codebooks and the decoder.
-pub(crate) struct EncodecDecoder {
+pub struct EncodecDecoder {
     codebooks: Vec<Tensor>,
     init_conv: Conv,
     lstm: Vec<LSTM>,
@@ -195,8 +338,18 @@ pub(crate) struct EncodecDecoder {
 
 impl EncodecDecoder {
     /// `vb` at the codec's root (`codec_model`).
-    pub(crate) fn load(vb: VarBuilder, cfg: &EncodecConfig) -> candle_core::Result<Self> {
-        let codebooks = (0..cfg.num_quantizers())
+    pub fn load(vb: VarBuilder, cfg: &EncodecConfig) -> candle_core::Result<Self> {
+        Self::load_codebooks(vb, cfg, cfg.num_quantizers())
+    }
+
+    /// As [`Self::load`], with the first `n_q` quantizer codebooks only (MusicGen's decoder
+    /// predicts a fixed number of them).
+    pub fn load_codebooks(
+        vb: VarBuilder,
+        cfg: &EncodecConfig,
+        n_q: usize,
+    ) -> candle_core::Result<Self> {
+        let codebooks = (0..n_q)
             .map(|i| {
                 vb.pp(format!("quantizer.layers.{i}.codebook"))
                     .get((cfg.codebook_size, cfg.codebook_dim()), "embed")
@@ -261,12 +414,12 @@ impl EncodecDecoder {
     }
 
     /// Codebooks the quantizer has.
-    pub(crate) fn num_codebooks(&self) -> usize {
+    pub fn num_codebooks(&self) -> usize {
         self.codebooks.len()
     }
 
     /// Audio `(channels, samples)` from codes `(n_q, frames)` (row-major, each < codebook size).
-    pub(crate) fn decode(
+    pub fn decode(
         &self,
         codes: &[u32],
         n_q: usize,
