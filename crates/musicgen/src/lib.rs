@@ -1,0 +1,259 @@
+//! Hugging Face `MusicgenForConditionalGeneration` (facebook/musicgen-small, -medium, -large,
+//! mono) inference in candle.
+//!
+//! Text token ids -> T5 text encoder ([`t5`]) -> `enc_to_dec_proj` and the attention mask ->
+//! MusicGen decoder ([`decoder`]) over the EnCodec codebooks, generated with the delay pattern
+//! and classifier-free guidance ([`generate`]) -> EnCodec decoder (shared with Bark, in
+//! `audiosubnet-candle`) -> 32 kHz waveform. [`config`] reads `config.json` and
+//! `generation_config.json`.
+//!
+//! Greedy generation reproduces transformers' codes exactly (see `tests/parity.rs`); sampling
+//! follows the same warpers (temperature, top-k) with this crate's own seeded generator.
+//! Tokenization (the T5 SentencePiece tokenizer) is not here yet: callers pass token ids.
+
+pub mod config;
+mod decoder;
+pub mod generate;
+mod t5;
+
+use std::path::Path;
+
+use audiosubnet_candle::{EncodecDecoder, LoadOptions, var_builder};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Linear, linear};
+
+pub use audiosubnet_candle::CheckpointError;
+
+pub use crate::config::{DecoderConfig, GenerationConfig, MusicGenConfig, T5Config};
+pub use crate::generate::Sampling;
+
+/// What can go wrong loading or running MusicGen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MusicGenError {
+    /// The checkpoint's files could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// `config.json` is inconsistent.
+    #[error("invalid MusicGen config: {0}")]
+    Config(String),
+    /// The checkpoint uses something not implemented here.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The request cannot be run (empty or out-of-vocabulary ids, too few tokens).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A tensor operation failed (including missing or misshapen weights).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// A loaded MusicGen checkpoint.
+pub struct MusicGen {
+    config: MusicGenConfig,
+    generation: GenerationConfig,
+    text_encoder: t5::T5Encoder,
+    enc_to_dec: Option<Linear>,
+    decoder: decoder::Decoder,
+    codec: EncodecDecoder,
+    device: Device,
+}
+
+impl MusicGen {
+    /// Loads a checkpoint directory in the Hugging Face layout (`config.json`,
+    /// `generation_config.json` if present, `model.safetensors` or its sharded / `.bin` forms),
+    /// e.g. a hub-cache snapshot of facebook/musicgen-small.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, MusicGenError> {
+        let config = MusicGenConfig::from_file(&dir.join("config.json"))?;
+        let generation =
+            GenerationConfig::from_file_or_default(&dir.join("generation_config.json"))?;
+        let (vb, _) = var_builder(dir, device, &LoadOptions::default())?;
+        let text_encoder = t5::T5Encoder::load(vb.pp("text_encoder"), &config.text_encoder)?;
+        let enc_to_dec = if config.projects_encoder() {
+            Some(linear(
+                config.text_encoder.d_model,
+                config.decoder.hidden_size,
+                vb.pp("enc_to_dec_proj"),
+            )?)
+        } else {
+            None
+        };
+        let decoder = decoder::Decoder::load(vb.pp("decoder"), &config.decoder)?;
+        let codec = EncodecDecoder::load_codebooks(
+            vb.pp("audio_encoder"),
+            &config.audio_encoder,
+            config.decoder.num_codebooks,
+        )?;
+        Ok(Self {
+            config,
+            generation,
+            text_encoder,
+            enc_to_dec,
+            decoder,
+            codec,
+            device: device.clone(),
+        })
+    }
+
+    /// The checkpoint's configuration.
+    pub fn config(&self) -> &MusicGenConfig {
+        &self.config
+    }
+
+    /// The checkpoint's generation defaults.
+    pub fn generation_config(&self) -> &GenerationConfig {
+        &self.generation
+    }
+
+    /// Output sample rate (Hz).
+    pub fn sample_rate(&self) -> u32 {
+        self.config.audio_encoder.sampling_rate
+    }
+
+    /// Code frames per second of audio (50 for the 32 kHz codec).
+    pub fn frame_rate(&self) -> usize {
+        (self.config.audio_encoder.sampling_rate as usize)
+            .div_ceil(self.config.audio_encoder.hop_length().max(1))
+    }
+
+    /// The T5 encoder's last hidden state `(1, len, d_model)` for one unpadded sequence.
+    pub fn encode_text(&self, input_ids: &[u32]) -> Result<Tensor, MusicGenError> {
+        self.text_encoder.forward(input_ids, &self.device)
+    }
+
+    /// The cross-attention conditioning: projected encoder states (times the all-ones mask),
+    /// doubled with a null half (zero states, zero mask) under guidance.
+    fn conditioning(
+        &self,
+        input_ids: &[u32],
+        guided: bool,
+    ) -> Result<decoder::Conditioning, MusicGenError> {
+        let states = self.encode_text(input_ids)?;
+        let (_, len, _) = states.dims3()?;
+        let mut mask = Tensor::ones((1, len), DType::F32, &self.device)?;
+        let mut states = states;
+        if guided {
+            states = Tensor::cat(&[&states, &states.zeros_like()?], 0)?;
+            mask = Tensor::cat(&[&mask, &mask.zeros_like()?], 0)?;
+        }
+        if let Some(proj) = &self.enc_to_dec {
+            states = proj.forward(&states)?;
+        }
+        let states = states.broadcast_mul(&mask.unsqueeze(2)?)?;
+        // `_prepare_4d_attention_mask`: (1 - mask) * finfo.min.
+        let additive = ((1.0 - &mask)? * f64::from(f32::MIN))?
+            .unsqueeze(1)?
+            .unsqueeze(1)?;
+        Ok(decoder::Conditioning {
+            states,
+            mask: additive,
+        })
+    }
+
+    /// Teacher-forced decoder logits `(codebooks, steps, vocab)` for `codes` `(codebooks,
+    /// steps)` (row-major, each at most the pad id), conditioned on `input_ids`: one forward
+    /// pass of `model(input_ids, decoder_input_ids=codes)`.
+    pub fn decoder_logits(
+        &self,
+        input_ids: &[u32],
+        codes: &[u32],
+    ) -> Result<Tensor, MusicGenError> {
+        let k = self.decoder.num_codebooks();
+        if codes.is_empty() || !codes.len().is_multiple_of(k) {
+            return Err(MusicGenError::InvalidInput(format!(
+                "{} codes are not a whole number of steps of {k} codebooks",
+                codes.len()
+            )));
+        }
+        let pad = self.config.decoder.pad_token_id;
+        if let Some(bad) = codes
+            .iter()
+            .find(|&&c| c as usize > self.config.decoder.vocab_size)
+        {
+            return Err(MusicGenError::InvalidInput(format!(
+                "code {bad} is outside the decoder's embeddings (pad {pad})"
+            )));
+        }
+        let steps = codes.len() / k;
+        let cond = self.conditioning(input_ids, false)?;
+        let codes = Tensor::from_slice(codes, (1, k, steps), &self.device)?;
+        let mut cache = self.decoder.new_cache();
+        Ok(self
+            .decoder
+            .forward(&codes, &cond, &mut cache)?
+            .squeeze(0)?)
+    }
+
+    /// Generated codes `(codebooks, frames)` row-major and the frame count, as
+    /// `model.generate(input_ids, max_new_tokens=..., guidance_scale=...)` hands them to the
+    /// codec (`max_new_tokens + 1 - codebooks` frames).
+    pub fn generate_codes(
+        &self,
+        input_ids: &[u32],
+        max_new_tokens: usize,
+        guidance_scale: f64,
+        sampling: Sampling,
+    ) -> Result<(Vec<u32>, usize), MusicGenError> {
+        if let Sampling::TopK { temperature, .. } = sampling
+            && !(temperature > 0.0 && temperature.is_finite())
+        {
+            return Err(MusicGenError::InvalidInput(format!(
+                "temperature {temperature} is not positive"
+            )));
+        }
+        let guided = (guidance_scale > 1.0).then_some(guidance_scale);
+        let cond = self.conditioning(input_ids, guided.is_some())?;
+        generate::generate_codes(
+            &self.decoder,
+            &cond,
+            guided,
+            max_new_tokens,
+            sampling,
+            self.config.decoder.pad_token_id,
+            &self.device,
+        )
+    }
+
+    /// Mono waveform from codes `(codebooks, frames)` (row-major).
+    pub fn decode_codes(&self, codes: &[u32], frames: usize) -> Result<Vec<f32>, MusicGenError> {
+        let k = self.decoder.num_codebooks();
+        if codes.len() != k * frames {
+            return Err(MusicGenError::InvalidInput(format!(
+                "{} codes for {frames} frames of {k} codebooks",
+                codes.len()
+            )));
+        }
+        let vocab = self.config.decoder.vocab_size;
+        if let Some(bad) = codes.iter().find(|&&c| c as usize >= vocab) {
+            return Err(MusicGenError::InvalidInput(format!(
+                "code {bad} is outside the codebooks of {vocab}"
+            )));
+        }
+        let audio = self.codec.decode(codes, k, frames, &self.device)?;
+        Ok(audio.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// Text token ids to a mono waveform at [`Self::sample_rate`]: `max_new_tokens` decoder
+    /// steps (50 a second at 32 kHz, less the `codebooks - 1` steps of the delay pattern),
+    /// classifier-free guidance when `guidance_scale > 1`, greedy decoding when `sampling` is
+    /// `None`, else top-k / temperature sampling from the seed.
+    pub fn generate(
+        &self,
+        input_ids: &[u32],
+        max_new_tokens: usize,
+        guidance_scale: f64,
+        sampling: Option<(usize, f64, u64)>,
+    ) -> Result<Vec<f32>, MusicGenError> {
+        let sampling = match sampling {
+            Some((top_k, temperature, seed)) => Sampling::TopK {
+                top_k,
+                temperature,
+                seed,
+            },
+            None => Sampling::Greedy,
+        };
+        let (codes, frames) =
+            self.generate_codes(input_ids, max_new_tokens, guidance_scale, sampling)?;
+        self.decode_codes(&codes, frames)
+    }
+}
