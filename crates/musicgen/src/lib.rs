@@ -1,8 +1,8 @@
 //! Hugging Face `MusicgenForConditionalGeneration` (facebook/musicgen-small, -medium, -large,
 //! mono) inference in candle.
 //!
-//! Text token ids -> T5 text encoder ([`t5`]) -> `enc_to_dec_proj` and the attention mask ->
-//! MusicGen decoder ([`decoder`]) over the EnCodec codebooks, generated with the delay pattern
+//! Text token ids -> T5 text encoder (module `t5`) -> `enc_to_dec_proj` and the attention mask ->
+//! MusicGen decoder (module `decoder`) over the EnCodec codebooks, generated with the delay pattern
 //! and classifier-free guidance ([`generate`]) -> EnCodec decoder (shared with Bark, in
 //! `audiosubnet-candle`) -> 32 kHz waveform. [`config`] reads `config.json` and
 //! `generation_config.json`.

@@ -204,3 +204,66 @@ fn sampling_is_seeded_and_bad_requests_are_errors() {
     assert!(model.generate(&ids, 10, 1.0, Some((5, 0.0, 1))).is_err());
     assert_eq!(model.sample_rate(), 32_000);
 }
+
+#[test]
+fn top_1_sampling_is_greedy() {
+    let reference = Reference::load();
+    let model = model();
+    let ids = reference.ids("long.input_ids");
+    let want = reference.ids("long.g3.codes");
+    let (codes, _) = model
+        .generate_codes(
+            &ids,
+            20,
+            3.0,
+            Sampling::TopK {
+                top_k: 1,
+                temperature: 0.7,
+                seed: 3,
+            },
+        )
+        .expect("sample");
+    assert_eq!(codes, want);
+}
+
+#[test]
+fn configs_read_with_transformers_defaults() {
+    let model = model();
+    let config = model.config();
+    assert_eq!(config.decoder.num_codebooks, 4);
+    assert_eq!(config.decoder.pad_token_id, 32);
+    assert!(config.projects_encoder());
+    assert_eq!(
+        config.text_encoder.feed_forward().expect("ff"),
+        ("relu".to_owned(), false)
+    );
+    let generation = model.generation_config();
+    assert!(generation.do_sample);
+    assert_eq!(generation.top_k, 250);
+    assert_eq!(generation.guidance_scale, Some(3.0));
+    assert_eq!(generation.temperature, 1.0);
+
+    // A config.json naming only the sub-models gets musicgen-small-like defaults.
+    let dir = std::env::temp_dir().join(format!("musicgen-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        r#"{"text_encoder": {"d_model": 768, "feed_forward_proj": "gated-gelu"},
+            "audio_encoder": {"sampling_rate": 32000, "upsampling_ratios": [8, 5, 4, 4],
+                              "codebook_size": 2048, "chunk_length_s": null},
+            "decoder": {"hidden_size": 1024}}"#,
+    )
+    .expect("write");
+    let config = audiosubnet_musicgen::MusicGenConfig::from_file(&path).expect("config");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(config.decoder.vocab_size, 2048);
+    assert_eq!(config.decoder.num_attention_heads, 16);
+    assert_eq!(config.text_encoder.num_heads, 8);
+    assert_eq!(
+        config.text_encoder.feed_forward().expect("ff"),
+        ("gelu_new".to_owned(), true)
+    );
+    assert_eq!(config.audio_encoder.hop_length(), 640);
+    assert!(config.projects_encoder());
+}
