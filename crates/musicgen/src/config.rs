@@ -213,7 +213,7 @@ impl MusicGenConfig {
     }
 }
 
-/// `generation_config.json`: the defaults `MusicGen::generate_with` falls back on.
+/// `generation_config.json`: the defaults `MusicGen::generate_default` uses.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GenerationConfig {

@@ -256,4 +256,23 @@ impl MusicGen {
             self.generate_codes(input_ids, max_new_tokens, guidance_scale, sampling)?;
         self.decode_codes(&codes, frames)
     }
+
+    /// [`Self::generate`] with the checkpoint's `generation_config.json`: its guidance scale
+    /// (none: 1), and sampling with its top-k and temperature from `seed` when `do_sample` (the
+    /// released checkpoints: top-k 250, temperature 1, guidance 3), else greedy decoding.
+    pub fn generate_default(
+        &self,
+        input_ids: &[u32],
+        max_new_tokens: usize,
+        seed: u64,
+    ) -> Result<Vec<f32>, MusicGenError> {
+        let g = &self.generation;
+        let sampling = g.do_sample.then_some((g.top_k, g.temperature, seed));
+        self.generate(
+            input_ids,
+            max_new_tokens,
+            g.guidance_scale.unwrap_or(1.0),
+            sampling,
+        )
+    }
 }

@@ -242,6 +242,16 @@ fn configs_read_with_transformers_defaults() {
     assert_eq!(generation.top_k, 250);
     assert_eq!(generation.guidance_scale, Some(3.0));
     assert_eq!(generation.temperature, 1.0);
+    let a = model
+        .generate_default(&[5, 17], 9, 4)
+        .expect("default generation");
+    assert_eq!(a.len(), (9 + 1 - 4) * 16);
+    assert_eq!(
+        a,
+        model
+            .generate(&[5, 17], 9, 3.0, Some((250, 1.0, 4)))
+            .expect("explicit")
+    );
 
     // A config.json naming only the sub-models gets musicgen-small-like defaults.
     let dir = std::env::temp_dir().join(format!("musicgen-config-{}", std::process::id()));
