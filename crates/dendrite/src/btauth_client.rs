@@ -162,7 +162,12 @@ impl Dendrite {
                     .then_some(Transport::Synapse),
             };
             if retry == Some(Transport::Synapse) {
-                tracing::info!(axon = %target, status = response.status_code, path = ask.path(), "no btauth route: asking over the Synapse protocol");
+                // Learnt once per hour for speech; a music miss is asked every music round.
+                if matches!(ask, AudioAsk::Speech { .. }) {
+                    tracing::info!(axon = %target, status = response.status_code, "no btauth /tts: using the Synapse protocol for an hour");
+                } else {
+                    tracing::debug!(axon = %target, status = response.status_code, path = ask.path(), "no btauth route: asking over the Synapse protocol");
+                }
                 let left = timeout.saturating_sub(started.elapsed());
                 return self.ask_synapse(target, ask, left).await;
             }

@@ -670,13 +670,13 @@ pub const NOISE_MIN_FLATNESS: f32 = 0.5;
 /// measured (the engine's ambient pads) changes 0.05 and most styles 0.07–0.16.
 pub const STATIC_MAX_CHROMA_CHANGE: f32 = 0.02;
 /// A clip whose [`MusicHonesty::pitch_class_entropy`] is at most this is
-/// [`MusicCheat::StaticTone`] whatever its chroma change, for one pitch class under moving drums
-/// or noise: a sine measures 0.004 and a 110 Hz drone under random drum hits 0.23, while the
-/// engine's clips measure 0.37–0.65 (after the partial correction of
-/// [`chroma`](crate::chroma), which concentrates the chroma of real instruments) and a held
-/// triad 0.43 (caught by [`STATIC_MAX_CHROMA_CHANGE`] instead). One bar of music tiled can
-/// measure as low as 0.21, which is why [`detect_cheat`] checks for loops first.
-pub const STATIC_MAX_PITCH_CLASS_ENTROPY: f32 = 0.25;
+/// [`MusicCheat::StaticTone`] whatever its chroma change: essentially one pitch class under
+/// moving noise (a sine measures 0.004). Honest music can be harmonically narrow: the engine's
+/// renders of 80 generated validator prompts measure 0.21–0.71 (power-chord rock and organ
+/// pieces at the bottom), so the bound sits well below them. A 110 Hz sine drone under random
+/// drum hits measures 0.23 and is NOT caught here: it would take a bound that also fails honest
+/// music (CLAP, where its weights are present, is what judges such a clip).
+pub const STATIC_MAX_PITCH_CLASS_ENTROPY: f32 = 0.15;
 /// A clip whose [`MusicHonesty::loop_repetition`] is at least this is [`MusicCheat::Loop`]: a
 /// tiled segment matches on every frame after its first period (1.00 for the engine's clips'
 /// first 2 s tiled, and for the unit tests' synthetic music), while real music, which repeats
@@ -1058,7 +1058,7 @@ mod tests {
     }
 
     #[test]
-    fn a_drone_under_drums_is_static() {
+    fn a_drone_under_drums_is_narrow_but_not_flagged() {
         let mut x = sine(110.0, 12.0, SR);
         x.iter_mut().for_each(|v| *v *= 0.6);
         // Drum hits at random times, so the clip is no loop.
@@ -1071,10 +1071,13 @@ mod tests {
         }
         let h = measure(&x, SR);
         println!("drone + drums: {h:?}");
-        assert!(
-            matches!(detect_cheat(&h), Some(MusicCheat::StaticTone { .. })),
-            "{h:?}"
-        );
+        // Narrower than the music-like signal of these tests, but above the bound that keeps
+        // honest, harmonically narrow music safe: the documented gap of
+        // STATIC_MAX_PITCH_CLASS_ENTROPY.
+        let music = measure(&music_like(12.0, SR, 5), SR);
+        assert!(h.pitch_class_entropy < music.pitch_class_entropy, "{h:?} vs {music:?}");
+        assert!(h.pitch_class_entropy > STATIC_MAX_PITCH_CLASS_ENTROPY, "{h:?}");
+        assert_eq!(detect_cheat(&h), None, "{h:?}");
     }
 
     #[test]

@@ -9,10 +9,16 @@ use crate::{ClassicMusicEngine, DEFAULT_SOUNDFONT, MusicClip, MusicError};
 pub const DEFAULT_ENGINE: &str = "soundfont";
 
 /// The names [`load_engine`] accepts, canonical first, with what each is.
-pub const ENGINES: &[(&str, &str)] = &[(
-    "soundfont",
-    "General MIDI through a SoundFont on the CPU (aliases: fluidsynth, classic)",
-)];
+pub const ENGINES: &[(&str, &str)] = &[
+    (
+        "soundfont",
+        "General MIDI through a SoundFont on the CPU (aliases: fluidsynth, classic)",
+    ),
+    (
+        "loop",
+        "a cheat for demos and tests: one fixed two-second bar tiled for every prompt; never mine with it",
+    ),
+];
 
 /// A loaded, resident music engine. Generation is blocking CPU work: run it on a worker thread
 /// ([`crate::MusicPool`]), never on an async runtime.
@@ -54,26 +60,42 @@ pub fn load_engines(
     options: &MusicOptions,
     count: usize,
 ) -> Result<Vec<Box<dyn MusicEngine>>, MusicError> {
-    let first = load_classic(name, options)?;
-    Ok((0..count.max(1))
-        .map(|_| Box::new(first.clone()) as Box<dyn MusicEngine>)
-        .collect())
+    let first = load_named(name, options)?;
+    Ok((0..count.max(1)).map(|_| first.boxed()).collect())
 }
 
 /// Loads the engine `name` (see [`ENGINES`]).
 pub fn load_engine(name: &str, options: &MusicOptions) -> Result<Box<dyn MusicEngine>, MusicError> {
-    Ok(Box::new(load_classic(name, options)?))
+    Ok(load_named(name, options)?.boxed())
 }
 
-fn load_classic(name: &str, options: &MusicOptions) -> Result<ClassicMusicEngine, MusicError> {
-    match name {
-        "soundfont" | "fluidsynth" | "classic" => {
-            let path = options
-                .soundfont
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_SOUNDFONT));
-            ClassicMusicEngine::load(&path)
+/// An engine loaded once, cloned per worker.
+#[derive(Clone)]
+enum Loaded {
+    Classic(ClassicMusicEngine),
+    Loop(Box<FixedLoopEngine>),
+}
+
+impl Loaded {
+    fn boxed(&self) -> Box<dyn MusicEngine> {
+        match self {
+            Loaded::Classic(e) => Box::new(e.clone()),
+            Loaded::Loop(e) => e.clone(),
         }
+    }
+}
+
+fn load_named(name: &str, options: &MusicOptions) -> Result<Loaded, MusicError> {
+    let soundfont = || {
+        let path = options
+            .soundfont
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SOUNDFONT));
+        ClassicMusicEngine::load(&path)
+    };
+    match name {
+        "soundfont" | "fluidsynth" | "classic" => soundfont().map(Loaded::Classic),
+        "loop" => FixedLoopEngine::new(&soundfont()?).map(|e| Loaded::Loop(Box::new(e))),
         other => Err(MusicError::UnknownEngine {
             name: other.to_owned(),
             known: ENGINES
@@ -82,5 +104,50 @@ fn load_classic(name: &str, options: &MusicOptions) -> Result<ClassicMusicEngine
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
+    }
+}
+
+/// A deliberately dishonest engine: the same two-second bar, tiled to whatever length is asked,
+/// for every prompt. It exists to show (in `scripts/demo` and the validator's tests) what such a
+/// miner earns; never use it to mine.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedLoopEngine {
+    bar: MusicClip,
+}
+
+/// Seconds of the bar [`FixedLoopEngine`] repeats.
+const LOOP_SECONDS: f32 = 2.0;
+
+impl FixedLoopEngine {
+    /// Renders the bar once with `engine`.
+    pub(crate) fn new(engine: &ClassicMusicEngine) -> Result<Self, MusicError> {
+        let bar = engine.generate("a techno track in A minor at 128 BPM", LOOP_SECONDS, 0)?;
+        Ok(FixedLoopEngine { bar })
+    }
+}
+
+impl MusicEngine for FixedLoopEngine {
+    fn name(&self) -> &str {
+        "loop"
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.bar.sample_rate
+    }
+
+    fn generate(
+        &mut self,
+        _prompt: &str,
+        seconds: f32,
+        _seed: u64,
+    ) -> Result<MusicClip, MusicError> {
+        if !seconds.is_finite() || seconds <= 0.0 || seconds > crate::MAX_DURATION_S {
+            return Err(MusicError::Duration(seconds));
+        }
+        let n = (seconds * self.bar.sample_rate as f32).round() as usize;
+        Ok(MusicClip {
+            samples: self.bar.samples.iter().copied().cycle().take(n).collect(),
+            ..self.bar.clone()
+        })
     }
 }

@@ -225,3 +225,20 @@ fn engine_clips_are_honest_and_their_cheats_are_caught() {
     println!("slowest measurement, scaled to a 30 s clip: {slowest:.3} s");
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// The `loop` cheat engine (the demo's music cheat) is caught as a loop whatever it is asked.
+#[test]
+#[ignore]
+fn the_loop_cheat_engine_is_caught() {
+    let mut cheat =
+        audiosubnet_music::load_engine("loop", &Default::default()).expect("the SoundFont");
+    for prompt in ["a calm folk tune in G major", "a techno track at 130 BPM"] {
+        let clip = cheat.generate(prompt, 10.0, 1).expect("clip");
+        assert_eq!(clip.samples.len(), 320_000);
+        let h = measure(prompt, &clip.samples, clip.sample_rate);
+        assert!(
+            matches!(analysis::detect_cheat(&h), Some(MusicCheat::Loop { .. })),
+            "{prompt}: {h:?}"
+        );
+    }
+}

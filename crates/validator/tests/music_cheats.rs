@@ -381,3 +381,31 @@ async fn the_judge_prefers_the_clip_that_plays_the_asked_tempo_and_key() {
         }
     }
 }
+
+/// No false alarms: the honest engine playing 80 prompts from the validator's own generator is
+/// never taken for a cheat, and earns a high reward on average.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs fluid-soundfont-gm; run scripts/test"]
+async fn the_honest_engine_is_never_taken_for_a_cheat() {
+    use audiosubnet_validator::music_prompts::GeneratedMusicPrompts;
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut flagged = Vec::new();
+    let mut total = 0.0;
+    const N: u64 = 80;
+    for seed in 0..N {
+        let prompt = GeneratedMusicPrompts::render(&mut rng);
+        let clip = engine()
+            .generate(&prompt, SECONDS as f32, seed)
+            .expect("engine");
+        let facts = read_prompt(&prompt);
+        match measure(&clip.samples, RATE, &facts, SECONDS as f32) {
+            Ok(b) => total += b.reward,
+            Err(e) => flagged.push(format!("{prompt} (seed {seed}): {e}")),
+        }
+    }
+    assert!(flagged.is_empty(), "{flagged:#?}");
+    let mean = total / N as f64;
+    println!("mean reward over {N} generated prompts: {mean:.3}");
+    assert!(mean >= 0.7, "mean reward {mean:.3}");
+}
