@@ -10,7 +10,7 @@
 
 use crate::state::{FingerprintRecord, REPLAY_MEMORY};
 use audiosubnet_scoring::formula::WER_ZERO;
-use audiosubnet_scoring::{Fingerprint, ReplayIndex, Samples, Scorer, ScoringError};
+use audiosubnet_scoring::{Fingerprint, ReplayIndex, ReplayMatch, Samples, Scorer, ScoringError};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -99,6 +99,49 @@ pub trait Judge: Send + Sync {
     ) -> BoxFuture<'static, Result<Judgement, JudgeError>>;
 }
 
+/// A judge's memory of recent clips' fingerprints, shared by its concurrent calls: a clip that
+/// matches one remembered for another prompt is a replay.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayMemory(Arc<Mutex<ReplayIndex>>);
+
+impl ReplayMemory {
+    /// Remembers `history` (oldest first; only indexed clips are in the state).
+    pub(crate) fn new(history: impl IntoIterator<Item = FingerprintRecord>) -> Self {
+        let mut index = ReplayIndex::new(REPLAY_MEMORY);
+        for record in history {
+            if let Some(fp) = Fingerprint::from_hex(&record.fingerprint) {
+                index.insert(&record.hotkey, &record.prompt, fp);
+            }
+        }
+        ReplayMemory(Arc::new(Mutex::new(index)))
+    }
+
+    /// The remembered clip for another prompt that `fingerprint` (hex) matches, if any; when
+    /// none does and `indexable`, remembers it under `label` (off the async runtime: a lookup
+    /// compares against every remembered clip).
+    pub(crate) async fn check(
+        &self,
+        label: String,
+        prompt: String,
+        fingerprint: String,
+        indexable: bool,
+    ) -> Option<ReplayMatch> {
+        let index = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let fp = Fingerprint::from_hex(&fingerprint)?;
+            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
+            let found = index.find_replay(&prompt, &fp);
+            if indexable && found.is_none() {
+                index.insert(&label, &prompt, fp);
+            }
+            found
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
 /// Scores replies with [`Scorer`] and rejects replayed clips.
 #[derive(Debug, Clone)]
 pub struct ScoringJudge {
@@ -106,24 +149,17 @@ pub struct ScoringJudge {
     /// One permit per free place in the scorer's queue: replies wait here (asynchronously)
     /// instead of being refused when a large round outpaces the models.
     queue: Arc<Semaphore>,
-    replays: Arc<Mutex<ReplayIndex>>,
+    replays: ReplayMemory,
 }
 
 impl ScoringJudge {
     /// A judge on a running scorer, remembering `history` (the state's fingerprints, oldest
     /// first) so replays of clips scored before a restart are still caught.
     pub fn new(scorer: Arc<Scorer>, history: impl IntoIterator<Item = FingerprintRecord>) -> Self {
-        let mut index = ReplayIndex::new(REPLAY_MEMORY);
-        for record in history {
-            // The state holds only indexed clips (see the module docs).
-            if let Some(fp) = Fingerprint::from_hex(&record.fingerprint) {
-                index.insert(&record.hotkey, &record.prompt, fp);
-            }
-        }
         Self {
             queue: Arc::new(Semaphore::new(scorer.capacity())),
             scorer,
-            replays: Arc::new(Mutex::new(index)),
+            replays: ReplayMemory::new(history),
         }
     }
 
@@ -158,22 +194,10 @@ impl ScoringJudge {
         };
         // Only speech of its own prompt may later testify against others.
         let indexable = breakdown.wer < WER_ZERO;
-        let fingerprint = breakdown.fingerprint.clone();
-        let replays = self.replays.clone();
-        let label = hotkey.clone();
-        let prompt_for_index = prompt.clone();
-        let replay = tokio::task::spawn_blocking(move || {
-            let fp = Fingerprint::from_hex(&fingerprint)?;
-            let mut index = replays.lock().unwrap_or_else(|p| p.into_inner());
-            let found = index.find_replay(&prompt_for_index, &fp);
-            if indexable && found.is_none() {
-                index.insert(&label, &prompt_for_index, fp);
-            }
-            found
-        })
-        .await
-        .ok()
-        .flatten();
+        let replay = self
+            .replays
+            .check(hotkey, prompt, breakdown.fingerprint.clone(), indexable)
+            .await;
         if let Some(m) = replay {
             return Err(JudgeError::Rejected(format!(
                 "replayed audio: matches a clip {} sent for another prompt (similarity {:.2})",

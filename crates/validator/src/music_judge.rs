@@ -12,14 +12,14 @@
 //! Measurement runs on blocking threads, at most [`MUSIC_JUDGE_THREADS`] at once, so a large
 //! round never stalls the async runtime.
 
-use crate::judge::{Judge, JudgeError, Judgement, ValidatorFault};
-use crate::state::{FingerprintRecord, REPLAY_MEMORY};
+use crate::judge::{Judge, JudgeError, Judgement, ReplayMemory, ValidatorFault};
+use crate::state::FingerprintRecord;
 use audiosubnet_music::{PromptFacts, read_prompt};
 use audiosubnet_music_analysis as analysis;
-use audiosubnet_scoring::{Fingerprint, ReplayIndex, exact_hash};
+use audiosubnet_scoring::{Fingerprint, exact_hash};
 use futures::future::BoxFuture;
 use serde::Serialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Clips measured at once.
@@ -84,23 +84,17 @@ pub struct MusicBreakdown {
 pub struct MusicJudge {
     seconds: f32,
     threads: Arc<Semaphore>,
-    replays: Arc<Mutex<ReplayIndex>>,
+    replays: ReplayMemory,
 }
 
 impl MusicJudge {
     /// A judge for `seconds`-long requests, remembering `history` (the state's music
     /// fingerprints) so replays across a restart are caught.
     pub fn new(seconds: f64, history: impl IntoIterator<Item = FingerprintRecord>) -> Self {
-        let mut index = ReplayIndex::new(REPLAY_MEMORY);
-        for record in history {
-            if let Some(fp) = Fingerprint::from_hex(&record.fingerprint) {
-                index.insert(&record.hotkey, &record.prompt, fp);
-            }
-        }
         MusicJudge {
             seconds: seconds as f32,
             threads: Arc::new(Semaphore::new(MUSIC_JUDGE_THREADS)),
-            replays: Arc::new(Mutex::new(index)),
+            replays: ReplayMemory::new(history),
         }
     }
 
@@ -122,22 +116,11 @@ impl MusicJudge {
             tokio::task::spawn_blocking(move || measure(&samples, sample_rate, &facts, seconds))
                 .await
                 .map_err(|e| ValidatorFault::Invalid(format!("music measurement failed: {e}")))??;
-        let replays = self.replays.clone();
-        let label = hotkey.clone();
         let indexable = measured.reward >= INDEX_MIN_REWARD;
-        let fingerprint = measured.fingerprint.clone();
-        let replay = tokio::task::spawn_blocking(move || {
-            let fp = Fingerprint::from_hex(&fingerprint)?;
-            let mut index = replays.lock().unwrap_or_else(|p| p.into_inner());
-            let found = index.find_replay(&prompt, &fp);
-            if indexable && found.is_none() {
-                index.insert(&label, &prompt, fp);
-            }
-            found
-        })
-        .await
-        .ok()
-        .flatten();
+        let replay = self
+            .replays
+            .check(hotkey, prompt, measured.fingerprint.clone(), indexable)
+            .await;
         if let Some(m) = replay {
             return Err(JudgeError::Rejected(format!(
                 "replayed music: matches a track {} sent for another prompt (similarity {:.2})",
