@@ -71,6 +71,9 @@ pub struct MusicBreakdown {
     pub spectral_flatness: f32,
     /// How much of the clip one short segment repeated explains.
     pub loop_repetition: f32,
+    /// The percussive share of the energy (reported, not scored: it does not yet tell the
+    /// engine's renders with drums from those without, see `docs/scoring.md`).
+    pub percussive_fraction: f32,
     /// Robust fingerprint (hex), for replay detection (kept in the judgement, not the table).
     #[serde(skip)]
     pub fingerprint: String,
@@ -236,6 +239,7 @@ pub fn measure(
         rms_dbfs,
         spectral_flatness: honesty.spectral_flatness,
         loop_repetition: honesty.loop_repetition,
+        percussive_fraction: honesty.percussive_fraction,
         fingerprint: Fingerprint::of_16k(&at_16k).to_hex(),
         exact_hash: exact_hash(samples, sample_rate),
     })
