@@ -92,8 +92,10 @@ pub struct Row {
     pub task_emas: std::collections::BTreeMap<crate::tasks::Task, f64>,
     /// Last reward.
     pub last_reward: Option<f64>,
-    /// The last scored reply's factors.
+    /// The last scored reply's factors (speech).
     pub factors: Option<FactorsView>,
+    /// The last scored reply's factors when it was music.
+    pub music_factors: Option<MusicFactorsView>,
     /// Why the last reply failed, when it did.
     pub failure: Option<String>,
     /// Mean WER over scored replies.
@@ -123,6 +125,17 @@ pub struct FactorsView {
     pub activity: f64,
     /// From the speaking rate and the silences.
     pub pacing: f64,
+}
+
+/// The music judge's factors of one reply (absent: the prompt stated no such attribute).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MusicFactorsView {
+    /// Tempo adherence.
+    pub tempo: Option<f64>,
+    /// Key adherence.
+    pub key: Option<f64>,
+    /// Duration adherence.
+    pub duration: Option<f64>,
 }
 
 /// What is known about a kept clip.
@@ -373,6 +386,7 @@ fn build(state: &ScoreState, memory: &Memory, chain: Option<ChainView>) -> Snaps
                 task_emas: m.tasks.iter().map(|(t, s)| (*t, round4(s.ema))).collect(),
                 last_reward: m.last_reward.map(round4),
                 factors: breakdown.and_then(factors),
+                music_factors: breakdown.and_then(music_factors),
                 failure: breakdown
                     .and_then(|b| b.get("failure"))
                     .and_then(|f| f.as_str())
@@ -418,6 +432,23 @@ fn factors(breakdown: &serde_json::Value) -> Option<FactorsView> {
         naturalness: get("naturalness")?,
         activity: get("activity")?,
         pacing: get("pacing")?,
+    })
+}
+
+fn music_factors(breakdown: &serde_json::Value) -> Option<MusicFactorsView> {
+    if breakdown.get("task")?.as_str()? != "music" {
+        return None;
+    }
+    let get = |name: &str| {
+        breakdown
+            .get(name)
+            .and_then(serde_json::Value::as_f64)
+            .map(round4)
+    };
+    Some(MusicFactorsView {
+        tempo: get("tempo"),
+        key: get("key"),
+        duration: get("duration"),
     })
 }
 
@@ -658,6 +689,40 @@ mod tests {
             identical_audio: vec![],
         };
         (state, report)
+    }
+
+    #[test]
+    fn a_music_reply_shows_its_factors_and_task_emas() {
+        let mix: crate::tasks::TaskMix = "speech,music".parse().expect("mix");
+        let mut state = ScoreState::default();
+        state.update_task(
+            crate::tasks::Task::Music,
+            "5Band",
+            Some(3),
+            0.5,
+            0.0,
+            false,
+            &mix,
+        );
+        if let Some(m) = state.miners.get_mut("5Band") {
+            m.last_breakdown = Some(serde_json::json!({
+                "task": "music", "reward": 0.5, "tempo": 1.0, "key": 0.5, "tempo_requested": 90.0,
+                "key_requested": null, "duration": 1.0
+            }));
+        }
+        let snapshot = build(&state, &Memory::default(), None);
+        let row = &snapshot.miners[0];
+        assert_eq!(row.factors, None);
+        assert_eq!(
+            row.music_factors,
+            Some(MusicFactorsView {
+                tempo: Some(1.0),
+                key: Some(0.5),
+                duration: Some(1.0)
+            })
+        );
+        assert_eq!(row.task_emas[&crate::tasks::Task::Music], 0.5);
+        assert_eq!(row.ema, 0.25);
     }
 
     #[test]

@@ -233,6 +233,10 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
             let Some(s) = latest.get(&latest_key(hotkey, task)) else {
                 continue;
             };
+            let label = match task {
+                Task::Speech => String::new(),
+                other => format!(" · {other}"),
+            };
             let transcript = match task {
                 Task::Speech => format!(
                     "<p>Transcript: {}</p>",
@@ -242,7 +246,7 @@ fn render(state: &ScoreState, latest: &BTreeMap<String, LatestSample>) -> String
             };
             let _ = write!(
                 html,
-                "<div class=\"sample task-{task}\"><p><code>{}</code> · {task} · round {} · reward {}</p>\
+                "<div class=\"sample task-{task}\"><p><code>{}</code> · round {} · reward {}{label}</p>\
                  <p>Prompt: {}</p>{transcript}\
                  <audio controls preload=\"none\" src=\"audio/{}\"></audio></div>",
                 esc(hotkey),
