@@ -7,6 +7,7 @@ mod localnet_cmd;
 mod miner_cmd;
 mod models_cmd;
 mod music_cmd;
+mod music_engines;
 mod query_cmd;
 mod score_cmd;
 mod tts_cmd;

@@ -3,6 +3,7 @@
 
 use crate::args::{HubModelArgs, LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs};
 use crate::models_cmd::{OnDemandArgs, ensure_installed};
+use crate::music_engines::load_music_engines;
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_axon::{AxonConfig, AxonHooks, ConnectionLimits};
 use audiosubnet_miner::{
@@ -10,6 +11,7 @@ use audiosubnet_miner::{
     build_axon_for, metagraph_sync_task, spawn_openai,
 };
 use audiosubnet_music::{MusicOptions, MusicPool};
+use audiosubnet_musicgen::MusicGenOptions;
 use audiosubnet_tts::{Device, EngineOptions, PoolConfig, SynthesisPool};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -45,10 +47,20 @@ pub(crate) struct MinerArgs {
     #[arg(long, default_value = "piper")]
     model: String,
     /// Music engine for `--task music`: soundfont (alias fluidsynth; General MIDI through a
-    /// SoundFont, CPU). Default: --model when the task is music alone, else soundfont.
-    /// `--music_model` (the original miner's spelling) is an alias.
+    /// SoundFont, CPU), or MusicGen: facebook/musicgen-small, facebook/musicgen-medium,
+    /// facebook/musicgen-large (also musicgen-small etc.; the checkpoint from
+    /// --music.model.path or the Hugging Face cache, on --device). Default: --model when the
+    /// task is music alone, else soundfont. `--music_model` (the original miner's spelling) is
+    /// an alias.
     #[arg(long = "music.model", alias = "music_model")]
     music_model: Option<String>,
+    /// MusicGen's checkpoint directory (config.json, tokenizer.json, model.safetensors);
+    /// default: the Hugging Face cache.
+    #[arg(long = "music.model.path")]
+    music_model_path: Option<PathBuf>,
+    /// MusicGen's Hugging Face revision in the cache (branch, tag or commit); default: main.
+    #[arg(long = "music.model.revision")]
+    music_model_revision: Option<String>,
     /// The music engine's SoundFont (.sf2); default: the fluid-soundfont-gm package's
     /// FluidR3_GM.sf2.
     #[arg(long = "music.soundfont")]
@@ -313,8 +325,13 @@ pub(crate) fn run(args: MinerArgs) -> Result<()> {
         let options = MusicOptions {
             soundfont: args.music_soundfont.clone(),
         };
+        let musicgen = MusicGenOptions {
+            path: args.music_model_path.clone(),
+            revision: args.music_model_revision.clone(),
+            cuda: args.device == Device::Cuda,
+        };
         tracing::info!(model = %name, workers = args.music_workers, "loading music engine");
-        let pool = audiosubnet_music::load_engines(&name, &options, args.music_workers)
+        let pool = load_music_engines(&name, &options, &musicgen, args.music_workers)
             .and_then(|engines| MusicPool::from_engines(args.music_queue, engines))
             .with_context(|| format!("starting music model {name}"))?;
         Some(Arc::new(MusicService {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{ClassicMusicEngine, DEFAULT_SOUNDFONT, MusicClip, MusicError};
+use crate::{ClassicMusicEngine, DEFAULT_SOUNDFONT, MusicAudio, MusicClip, MusicError};
 
 /// The engine a miner runs when none is named.
 pub const DEFAULT_ENGINE: &str = "soundfont";
@@ -29,7 +29,8 @@ pub trait MusicEngine: Send {
     fn sample_rate(&self) -> u32;
     /// `seconds` of mono audio for `prompt`; the same prompt, length and seed give the same
     /// samples.
-    fn generate(&mut self, prompt: &str, seconds: f32, seed: u64) -> Result<MusicClip, MusicError>;
+    fn generate(&mut self, prompt: &str, seconds: f32, seed: u64)
+    -> Result<MusicAudio, MusicError>;
 }
 
 /// Where engines find their files.
@@ -48,8 +49,13 @@ impl MusicEngine for ClassicMusicEngine {
         crate::SAMPLE_RATE
     }
 
-    fn generate(&mut self, prompt: &str, seconds: f32, seed: u64) -> Result<MusicClip, MusicError> {
-        ClassicMusicEngine::generate(self, prompt, seconds, seed)
+    fn generate(
+        &mut self,
+        prompt: &str,
+        seconds: f32,
+        seed: u64,
+    ) -> Result<MusicAudio, MusicError> {
+        ClassicMusicEngine::generate(self, prompt, seconds, seed).map(MusicAudio::from)
     }
 }
 
@@ -96,6 +102,12 @@ fn load_named(name: &str, options: &MusicOptions) -> Result<Loaded, MusicError> 
     match name {
         "soundfont" | "fluidsynth" | "classic" => soundfont().map(Loaded::Classic),
         "loop" => FixedLoopEngine::new(&soundfont()?).map(|e| Loaded::Loop(Box::new(e))),
+        other if other.contains("musicgen") => Err(MusicError::Model {
+            engine: other.to_owned(),
+            message: "MusicGen checkpoints load through audiosubnet-musicgen's MusicGenEngine \
+                      (the audiosubnet binary's --music.model does), not this crate"
+                .into(),
+        }),
         other => Err(MusicError::UnknownEngine {
             name: other.to_owned(),
             known: ENGINES
@@ -140,14 +152,14 @@ impl MusicEngine for FixedLoopEngine {
         _prompt: &str,
         seconds: f32,
         _seed: u64,
-    ) -> Result<MusicClip, MusicError> {
+    ) -> Result<MusicAudio, MusicError> {
         if !seconds.is_finite() || seconds <= 0.0 || seconds > crate::MAX_DURATION_S {
             return Err(MusicError::Duration(seconds));
         }
         let n = (seconds * self.bar.sample_rate as f32).round() as usize;
-        Ok(MusicClip {
+        Ok(MusicAudio {
             samples: self.bar.samples.iter().copied().cycle().take(n).collect(),
-            ..self.bar.clone()
+            sample_rate: self.bar.sample_rate,
         })
     }
 }

@@ -68,7 +68,7 @@ pub enum MusicError {
     #[error("synthesizer: {0}")]
     Synth(String),
     /// No engine has this name.
-    #[error("unknown music model `{name}` (known: {known}; MusicGen is not in this release)")]
+    #[error("unknown music model `{name}` (known: {known})")]
     UnknownEngine {
         /// The name asked for.
         name: String,
@@ -78,9 +78,43 @@ pub enum MusicError {
     /// A worker thread could not start or stopped.
     #[error("music worker: {0}")]
     Worker(String),
+    /// A model engine (e.g. MusicGen) could not load its checkpoint or run.
+    #[error("music model {engine}: {message}")]
+    Model {
+        /// The engine's name.
+        engine: String,
+        /// What went wrong, and what to do about it.
+        message: String,
+    },
 }
 
-/// A generated clip.
+/// What every [`MusicEngine`] makes: mono audio and its rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MusicAudio {
+    /// Mono samples in [-1, 1].
+    pub samples: Vec<f32>,
+    /// Samples per second.
+    pub sample_rate: u32,
+}
+
+impl MusicAudio {
+    /// Seconds of audio.
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
+impl From<MusicClip> for MusicAudio {
+    fn from(clip: MusicClip) -> Self {
+        MusicAudio {
+            samples: clip.samples,
+            sample_rate: clip.sample_rate,
+        }
+    }
+}
+
+/// A clip of the classic engine ([`ClassicMusicEngine::generate`]): the audio, and the
+/// arrangement and score it was rendered from.
 #[derive(Debug, Clone)]
 pub struct MusicClip {
     /// Mono samples in [-1, 1], peak at -1 dBFS.

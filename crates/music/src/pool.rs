@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use crate::{MusicClip, MusicEngine, MusicError};
+use crate::{MusicAudio, MusicEngine, MusicError};
 
 /// Pool sizing.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct MusicJob {
     pub seed: u64,
 }
 
-type Reply = oneshot::Sender<Result<MusicClip, MusicError>>;
+type Reply = oneshot::Sender<Result<MusicAudio, MusicError>>;
 
 struct Job {
     job: MusicJob,
@@ -184,7 +184,7 @@ impl MusicPool {
     pub fn try_submit(
         &self,
         job: MusicJob,
-    ) -> Result<oneshot::Receiver<Result<MusicClip, MusicError>>, QueueFull> {
+    ) -> Result<oneshot::Receiver<Result<MusicAudio, MusicError>>, QueueFull> {
         let full = QueueFull {
             capacity: self.capacity,
         };
@@ -320,18 +320,14 @@ mod tests {
             prompt: &str,
             seconds: f32,
             seed: u64,
-        ) -> Result<MusicClip, MusicError> {
+        ) -> Result<MusicAudio, MusicError> {
             if prompt == "panic" {
                 panic!("engine bug");
             }
-            let _ = self.release.lock().map(|rx| rx.recv());
-            let arrangement = crate::arrange(prompt, seed);
-            let score = crate::compose(&arrangement, seconds);
-            Ok(MusicClip {
+            let _ = (self.release.lock().map(|rx| rx.recv()), seed);
+            Ok(MusicAudio {
                 samples: vec![0.0; (seconds * 1_000.0) as usize],
                 sample_rate: 1_000,
-                arrangement,
-                score,
             })
         }
     }

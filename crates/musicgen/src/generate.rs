@@ -34,6 +34,7 @@ fn forced(codebook: usize, position: usize, codebooks: usize, max_length: usize)
 }
 
 /// Decoder codes `(codebooks, frames)` (row-major) that `generate` hands to EnCodec.
+#[allow(clippy::too_many_arguments)] // the loop's settings, each a plain value
 pub(crate) fn generate_codes(
     decoder: &Decoder,
     cond: &Conditioning,
@@ -42,6 +43,7 @@ pub(crate) fn generate_codes(
     sampling: Sampling,
     pad: u32,
     device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<u32>, usize), MusicGenError> {
     let k = decoder.num_codebooks();
     let max_length = max_new_tokens + 1;
@@ -103,6 +105,7 @@ pub(crate) fn generate_codes(
             };
             sequence.push(next);
         }
+        progress(position, max_length - 1);
     }
     // Remove the pad codes the pattern placed; every codebook keeps max_length - k of them.
     let frames = max_length - k;

@@ -9,10 +9,14 @@
 //!
 //! Greedy generation reproduces transformers' codes exactly (see `tests/parity.rs`); sampling
 //! follows the same warpers (temperature, top-k) with this crate's own seeded generator.
-//! Tokenization (the T5 SentencePiece tokenizer) is not here yet: callers pass token ids.
+//! Text goes through the checkpoint's `tokenizer.json` (the T5 tokenizer facebook/musicgen-*
+//! ship, read with the `tokenizers` crate; every encoding ends with EOS as `T5TokenizerFast`'s
+//! does): [`MusicGen::generate_for_text`]. [`MusicGenEngine`] (module `engine`) runs it behind
+//! `audiosubnet_music::MusicEngine`.
 
 pub mod config;
 mod decoder;
+mod engine;
 pub mod generate;
 mod t5;
 
@@ -25,6 +29,9 @@ use candle_nn::{Linear, linear};
 pub use audiosubnet_candle::CheckpointError;
 
 pub use crate::config::{DecoderConfig, GenerationConfig, MusicGenConfig, T5Config};
+pub use crate::engine::{
+    MUSICGEN_MODELS, MusicGenEngine, MusicGenOptions, Progress, hub_model, is_musicgen_name,
+};
 pub use crate::generate::Sampling;
 
 /// What can go wrong loading or running MusicGen.
@@ -43,6 +50,9 @@ pub enum MusicGenError {
     /// The request cannot be run (empty or out-of-vocabulary ids, too few tokens).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The checkpoint's `tokenizer.json` is missing or cannot encode the text.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
     /// A tensor operation failed (including missing or misshapen weights).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
@@ -56,7 +66,30 @@ pub struct MusicGen {
     enc_to_dec: Option<Linear>,
     decoder: decoder::Decoder,
     codec: EncodecDecoder,
+    tokenizer: Option<TextTokenizer>,
     device: Device,
+}
+
+/// The checkpoint's `tokenizer.json` and its EOS id.
+struct TextTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    eos: Option<u32>,
+}
+
+impl TextTokenizer {
+    fn load(path: &Path) -> Result<Self, MusicGenError> {
+        let mut tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+            MusicGenError::Tokenizer(format!("cannot load {}: {e}", path.display()))
+        })?;
+        // One unpadded sequence: a padding or truncation setting saved in the file must not
+        // change the ids.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| MusicGenError::Tokenizer(e.to_string()))?;
+        let eos = tokenizer.token_to_id("</s>");
+        Ok(Self { tokenizer, eos })
+    }
 }
 
 impl MusicGen {
@@ -79,6 +112,12 @@ impl MusicGen {
             None
         };
         let decoder = decoder::Decoder::load(vb.pp("decoder"), &config.decoder)?;
+        let tokenizer_path = dir.join("tokenizer.json");
+        let tokenizer = if tokenizer_path.is_file() {
+            Some(TextTokenizer::load(&tokenizer_path)?)
+        } else {
+            None
+        };
         let codec = EncodecDecoder::load_codebooks(
             vb.pp("audio_encoder"),
             &config.audio_encoder,
@@ -91,8 +130,143 @@ impl MusicGen {
             enc_to_dec,
             decoder,
             codec,
+            tokenizer,
             device: device.clone(),
         })
+    }
+
+    /// Whether the checkpoint came with a `tokenizer.json` ([`Self::tokenize`] needs one).
+    pub fn has_tokenizer(&self) -> bool {
+        self.tokenizer.is_some()
+    }
+
+    /// Text to T5 token ids as `T5TokenizerFast(text).input_ids`: the tokenizer's own special
+    /// tokens, and EOS (`</s>`) last in any case.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, MusicGenError> {
+        let Some(tok) = &self.tokenizer else {
+            return Err(MusicGenError::Tokenizer(
+                "the checkpoint has no tokenizer.json (facebook/musicgen-* ship one)".into(),
+            ));
+        };
+        let encoding = tok
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| MusicGenError::Tokenizer(e.to_string()))?;
+        let mut ids = encoding.get_ids().to_vec();
+        if let Some(eos) = tok.eos
+            && ids.last() != Some(&eos)
+        {
+            ids.push(eos);
+        }
+        if ids.is_empty() {
+            return Err(MusicGenError::InvalidInput(format!(
+                "`{text}` tokenizes to nothing"
+            )));
+        }
+        let vocab = self.config.text_encoder.vocab_size;
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(MusicGenError::Tokenizer(format!(
+                "token id {bad} is outside the text encoder's vocabulary of {vocab}"
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// Samples per code frame (the codec's hop length).
+    pub fn samples_per_frame(&self) -> usize {
+        self.config.audio_encoder.hop_length().max(1)
+    }
+
+    /// The `max_new_tokens` that makes at least `seconds` of audio: enough code frames to cover
+    /// `seconds`, plus the `codebooks - 1` steps of the delay pattern (transformers' examples use
+    /// `int(seconds * 50)`, a few frames short).
+    pub fn max_new_tokens_for(&self, seconds: f32) -> Result<usize, MusicGenError> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(MusicGenError::InvalidInput(format!(
+                "{seconds} s is not a positive length"
+            )));
+        }
+        let samples = (f64::from(seconds) * f64::from(self.sample_rate())).ceil() as usize;
+        let frames = samples.div_ceil(self.samples_per_frame()).max(1);
+        let k = self.decoder.num_codebooks();
+        // At least 2k - 1 tokens, the shortest the delay pattern allows.
+        Ok((frames + k - 1).max(2 * k - 1))
+    }
+
+    /// Exactly `seconds` of audio for `prompt` (tokenized with the checkpoint's tokenizer),
+    /// generated with the checkpoint's generation defaults ([`Self::generate_default`]: the
+    /// released checkpoints sample top-k 250 with guidance 3) from `seed`.
+    pub fn generate_for_text(
+        &self,
+        prompt: &str,
+        seconds: f32,
+        seed: u64,
+    ) -> Result<Vec<f32>, MusicGenError> {
+        self.generate_for_text_with_progress(prompt, seconds, seed, &mut |_| {})
+    }
+
+    /// [`Self::generate_for_text`], calling `progress` with the seconds of audio generated so
+    /// far after each decoder step.
+    pub fn generate_for_text_with_progress(
+        &self,
+        prompt: &str,
+        seconds: f32,
+        seed: u64,
+        progress: &mut dyn FnMut(f32),
+    ) -> Result<Vec<f32>, MusicGenError> {
+        let g = &self.generation;
+        let sampling = if g.do_sample {
+            Sampling::TopK {
+                top_k: g.top_k,
+                temperature: g.temperature,
+                seed,
+            }
+        } else {
+            Sampling::Greedy
+        };
+        self.text_to_audio(
+            prompt,
+            seconds,
+            g.guidance_scale.unwrap_or(1.0),
+            sampling,
+            progress,
+        )
+    }
+
+    /// Exactly `seconds` of audio for `prompt` with the given guidance and sampling.
+    pub fn text_to_audio(
+        &self,
+        prompt: &str,
+        seconds: f32,
+        guidance_scale: f64,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(f32),
+    ) -> Result<Vec<f32>, MusicGenError> {
+        let ids = self.tokenize(prompt)?;
+        let max_new_tokens = self.max_new_tokens_for(seconds)?;
+        let k = self.decoder.num_codebooks();
+        let per_frame = self.samples_per_frame() as f32 / self.sample_rate().max(1) as f32;
+        let mut on_step = |step: usize, _steps: usize| {
+            // Frame f is complete once its last codebook (delayed by k - 1) is out.
+            progress((step + 1).saturating_sub(k) as f32 * per_frame);
+        };
+        let (codes, frames) = self.generate_codes_inner(
+            &ids,
+            max_new_tokens,
+            guidance_scale,
+            sampling,
+            &mut on_step,
+        )?;
+        let mut audio = self.decode_codes(&codes, frames)?;
+        let want = (f64::from(seconds) * f64::from(self.sample_rate())).round() as usize;
+        if audio.len() < want {
+            return Err(MusicGenError::InvalidInput(format!(
+                "the codec made {} samples for {seconds} s ({want} samples)",
+                audio.len()
+            )));
+        }
+        audio.truncate(want);
+        Ok(audio)
     }
 
     /// The checkpoint's configuration.
@@ -194,6 +368,23 @@ impl MusicGen {
         guidance_scale: f64,
         sampling: Sampling,
     ) -> Result<(Vec<u32>, usize), MusicGenError> {
+        self.generate_codes_inner(
+            input_ids,
+            max_new_tokens,
+            guidance_scale,
+            sampling,
+            &mut |_, _| {},
+        )
+    }
+
+    fn generate_codes_inner(
+        &self,
+        input_ids: &[u32],
+        max_new_tokens: usize,
+        guidance_scale: f64,
+        sampling: Sampling,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Vec<u32>, usize), MusicGenError> {
         if let Sampling::TopK { temperature, .. } = sampling
             && !(temperature > 0.0 && temperature.is_finite())
         {
@@ -211,6 +402,7 @@ impl MusicGen {
             sampling,
             self.config.decoder.pad_token_id,
             &self.device,
+            progress,
         )
     }
 
