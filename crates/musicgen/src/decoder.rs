@@ -4,13 +4,43 @@
 
 use audiosubnet_candle::Activation;
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder, layer_norm, linear_no_bias};
+use candle_nn::{LayerNorm, VarBuilder, layer_norm};
 
 use crate::MusicGenError;
 use crate::config::DecoderConfig;
 
 /// `nn.LayerNorm`'s default epsilon (MusicGen's config has none).
 const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// A bias-free linear layer that keeps its weight transposed, `(in, out)` and contiguous: the
+/// decoder multiplies one or two rows at a time, and candle's CPU matmul against the
+/// transposed view of an `(out, in)` weight runs several times slower for such thin inputs.
+struct Linear {
+    wt: Tensor,
+}
+
+fn linear_no_bias(input: usize, output: usize, vb: VarBuilder) -> candle_core::Result<Linear> {
+    let w = vb.get((output, input), "weight")?;
+    Ok(Linear {
+        wt: w.t()?.contiguous()?,
+    })
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = xs.dims();
+        let (input, output) = self.wt.dims2()?;
+        let rows = xs.elem_count() / input.max(1);
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = output;
+        }
+        xs.contiguous()?
+            .reshape((rows, input))?
+            .matmul(&self.wt)?
+            .reshape(out_dims)
+    }
+}
 
 struct Attention {
     q: Linear,
