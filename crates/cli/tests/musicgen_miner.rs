@@ -32,7 +32,7 @@ fn copy_fixture(dir: &Path) -> PathBuf {
 }
 
 #[test]
-#[ignore = "starts miners and builds the binary's MusicGen path; run scripts/test"]
+#[ignore = "starts a miner process and runs MusicGen on the CPU; run scripts/test"]
 fn our_dendrite_gets_musicgen_audio_and_audiosubnet_music_runs_it() {
     use audiosubnet_dendrite::{AudioAsk, AxonTarget, Dendrite, TransportMode};
     use audiosubnet_wallet::Keypair;

@@ -129,10 +129,8 @@ impl MusicGenEngine {
                 model_error(
                     repo,
                     format!(
-                        "no checkpoint: {e}. Pass the checkpoint directory (config.json, \
-                         tokenizer.json, model.safetensors) with --music.model.path (miner) or \
-                         --model.path (`audiosubnet music`), or put {repo} in the Hugging Face \
-                         cache (`huggingface-cli download {repo}`)"
+                        "no checkpoint: {e} (the miner takes the directory as \
+                         --music.model.path and the revision as --music.model.revision)"
                     ),
                 )
             })?;
