@@ -540,6 +540,26 @@ mod tests {
         let named =
             parse(&["--task", "music,speech", "--music.model", "soundfont"]).expect("named");
         assert_eq!(named.music_model(), "soundfont");
+        let musicgen = parse(&[
+            "--task",
+            "music",
+            "--music.model",
+            "facebook/musicgen-small",
+            "--music.model.path",
+            "/ckpt",
+            "--music.model.revision",
+            "main",
+            "--device",
+            "cuda",
+        ])
+        .expect("musicgen");
+        assert_eq!(musicgen.music_model(), "facebook/musicgen-small");
+        assert_eq!(
+            musicgen.music_model_path.as_deref(),
+            Some(std::path::Path::new("/ckpt"))
+        );
+        assert_eq!(musicgen.music_model_revision.as_deref(), Some("main"));
+        assert_eq!(musicgen.device, Device::Cuda);
         for bad in ["", "video", "speech,video"] {
             assert!(parse(&["--task", bad]).is_err(), "{bad:?} accepted");
         }
