@@ -1075,8 +1075,14 @@ mod tests {
         // honest, harmonically narrow music safe: the documented gap of
         // STATIC_MAX_PITCH_CLASS_ENTROPY.
         let music = measure(&music_like(12.0, SR, 5), SR);
-        assert!(h.pitch_class_entropy < music.pitch_class_entropy, "{h:?} vs {music:?}");
-        assert!(h.pitch_class_entropy > STATIC_MAX_PITCH_CLASS_ENTROPY, "{h:?}");
+        assert!(
+            h.pitch_class_entropy < music.pitch_class_entropy,
+            "{h:?} vs {music:?}"
+        );
+        assert!(
+            h.pitch_class_entropy > STATIC_MAX_PITCH_CLASS_ENTROPY,
+            "{h:?}"
+        );
         assert_eq!(detect_cheat(&h), None, "{h:?}");
     }
 
