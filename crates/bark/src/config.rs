@@ -6,35 +6,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use audiosubnet_candle::{EncodecConfig, EncodecConfigError};
+use audiosubnet_candle::{EncodecConfig, EncodecConfigError, read_config};
 
-use crate::{BarkError, CheckpointError};
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, BarkError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        BarkError::Checkpoint(CheckpointError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
-    let json_err = |source| {
-        BarkError::Checkpoint(CheckpointError::Json {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
-    // transformers writes unset fields as null (`"temperature": null`); they mean the default.
-    drop_nulls(&mut value);
-    serde_json::from_value(value).map_err(json_err)
-}
-
-fn drop_nulls(value: &mut serde_json::Value) {
-    if let serde_json::Value::Object(map) = value {
-        map.retain(|_, v| !v.is_null());
-        map.values_mut().for_each(drop_nulls);
-    }
-}
+use crate::BarkError;
 
 /// One GPT stage (`BarkSubModelConfig`: semantic, coarse acoustics or fine acoustics).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -113,7 +87,7 @@ pub struct BarkConfig {
 impl BarkConfig {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, BarkError> {
-        let config: Self = read_json(path)?;
+        let config: Self = read_config(path)?;
         config.semantic_config.validate("semantic")?;
         config
             .coarse_acoustics_config
@@ -289,7 +263,7 @@ impl GenerationConfig {
     /// Reads `generation_config.json`, or transformers' defaults when the file is absent.
     pub fn from_file_or_default(path: &Path) -> Result<Self, BarkError> {
         if path.exists() {
-            read_json(path)
+            Ok(read_config(path)?)
         } else {
             Ok(Self::default())
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::safetensors::Load;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use serde::de::DeserializeOwned;
 
 /// What can go wrong opening a checkpoint's weights.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,30 @@ fn load_safetensors(
         tensors.insert(name, tensor);
     }
     Ok(tensors)
+}
+
+/// Reads a transformers JSON config (`config.json`, `generation_config.json`, a preprocessor
+/// config) into `T`. transformers writes unset fields as null (`"temperature": null`); they mean
+/// the default, so nulls are dropped before `T`'s serde defaults apply.
+pub fn read_config<T: DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let json_err = |source| CheckpointError::Json {
+        path: path.to_owned(),
+        source,
+    };
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
+    drop_nulls(&mut value);
+    serde_json::from_value(value).map_err(json_err)
+}
+
+fn drop_nulls(value: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = value {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(drop_nulls);
+    }
 }
 
 #[cfg(test)]

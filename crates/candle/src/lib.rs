@@ -13,7 +13,7 @@ mod encodec;
 mod hifigan;
 mod layers;
 
-pub use crate::checkpoint::{CheckpointError, LoadOptions, var_builder};
+pub use crate::checkpoint::{CheckpointError, LoadOptions, read_config, var_builder};
 pub use crate::conv::conv1d;
 pub use crate::encodec::{EncodecConfig, EncodecConfigError, EncodecDecoder};
 pub use crate::hifigan::{HifiGan, HifiGanSpec};

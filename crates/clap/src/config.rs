@@ -4,36 +4,10 @@
 
 use std::path::Path;
 
-use audiosubnet_candle::CheckpointError;
+use audiosubnet_candle::read_config;
 use serde::Deserialize;
 
 use crate::ClapError;
-
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ClapError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        ClapError::Checkpoint(CheckpointError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
-    let json_err = |source| {
-        ClapError::Checkpoint(CheckpointError::Json {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
-    // transformers writes unset fields as null (`"top_db": null`); they mean the default.
-    drop_nulls(&mut value);
-    serde_json::from_value(value).map_err(json_err)
-}
-
-fn drop_nulls(value: &mut serde_json::Value) {
-    if let serde_json::Value::Object(map) = value {
-        map.retain(|_, v| !v.is_null());
-        map.values_mut().for_each(drop_nulls);
-    }
-}
 
 /// The whole checkpoint (`ClapConfig`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -63,7 +37,7 @@ impl Default for ClapConfig {
 impl ClapConfig {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, ClapError> {
-        let config: Self = read_json(path)?;
+        let config: Self = read_config(path)?;
         config.validate()?;
         Ok(config)
     }
@@ -355,7 +329,7 @@ impl Default for FeatureConfig {
 impl FeatureConfig {
     /// Reads and checks `preprocessor_config.json`.
     pub fn from_file(path: &Path) -> Result<Self, ClapError> {
-        let config: Self = read_json(path)?;
+        let config: Self = read_config(path)?;
         config.validate()?;
         Ok(config)
     }

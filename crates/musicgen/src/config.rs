@@ -4,36 +4,10 @@
 
 use std::path::Path;
 
-use audiosubnet_candle::{CheckpointError, EncodecConfig, EncodecConfigError};
+use audiosubnet_candle::{EncodecConfig, EncodecConfigError, read_config};
 use serde::Deserialize;
 
 use crate::MusicGenError;
-
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, MusicGenError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        MusicGenError::Checkpoint(CheckpointError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
-    let json_err = |source| {
-        MusicGenError::Checkpoint(CheckpointError::Json {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
-    // transformers writes unset fields as null (`"temperature": null`); they mean the default.
-    drop_nulls(&mut value);
-    serde_json::from_value(value).map_err(json_err)
-}
-
-fn drop_nulls(value: &mut serde_json::Value) {
-    if let serde_json::Value::Object(map) = value {
-        map.retain(|_, v| !v.is_null());
-        map.values_mut().for_each(drop_nulls);
-    }
-}
 
 /// The text encoder (`T5Config`, as far as `T5EncoderModel` needs it).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -163,7 +137,7 @@ pub struct MusicGenConfig {
 impl MusicGenConfig {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, MusicGenError> {
-        let config: Self = read_json(path)?;
+        let config: Self = read_config(path)?;
         config.validate()?;
         Ok(config)
     }
@@ -251,7 +225,7 @@ impl GenerationConfig {
     /// Reads `generation_config.json`, or the defaults when the file is absent.
     pub fn from_file_or_default(path: &Path) -> Result<Self, MusicGenError> {
         if path.exists() {
-            read_json(path)
+            Ok(read_config(path)?)
         } else {
             Ok(Self::default())
         }

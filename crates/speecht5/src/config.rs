@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{CheckpointError, SpeechT5Error};
+use crate::SpeechT5Error;
+use audiosubnet_candle::read_config;
 
 /// Hyper-parameters of a SpeechT5 checkpoint, as in transformers' `SpeechT5Config`. Fields of the
 /// speech encoder (speech-to-text / speech-to-speech) and training-only fields (other dropouts,
@@ -96,25 +97,10 @@ impl Default for SpeechT5Config {
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, SpeechT5Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        SpeechT5Error::Checkpoint(CheckpointError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    })?;
-    serde_json::from_str(&text).map_err(|source| {
-        SpeechT5Error::Checkpoint(CheckpointError::Json {
-            path: path.to_owned(),
-            source,
-        })
-    })
-}
-
 impl SpeechT5Config {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, SpeechT5Error> {
-        let config: Self = read_json(path)?;
+        let config: Self = read_config(path)?;
         config.validate()?;
         Ok(config)
     }
@@ -225,7 +211,7 @@ impl Default for HifiGanConfig {
 impl HifiGanConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, SpeechT5Error> {
-        let config: Self = read_json(path)?;
+        let config: Self = read_config(path)?;
         config.validate()?;
         Ok(config)
     }

@@ -5,7 +5,7 @@
 //! `fixtures/clap/make_fixtures.py --full-size DIR` writes a random checkpoint with
 //! laion/larger_clap_music's geometry to run it on.
 //!
-//!     cargo run -p audiosubnet-clap --release --example bench -- DIR [SECONDS]
+//!     cargo run -p audiosubnet-clap --release --example clap_bench -- DIR [SECONDS]
 
 use std::path::PathBuf;
 use std::time::Instant;
