@@ -35,10 +35,13 @@ use std::path::{Path, PathBuf};
 
 use audiosubnet_candle::{Activation, LoadOptions, var_builder};
 use audiosubnet_models::hub::HubModel;
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{Linear, VarBuilder, linear};
 
 pub use audiosubnet_candle::CheckpointError;
+/// The device a [`ClapModel`] runs on (`Device::Cpu`, or `Device::new_cuda(i)` with the `cuda`
+/// feature).
+pub use candle_core::Device;
 
 pub use crate::config::{AudioConfig, ClapConfig, FeatureConfig, TextConfig};
 pub use crate::features::{FeatureExtractor, window_starts};

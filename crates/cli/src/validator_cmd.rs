@@ -4,9 +4,11 @@ use crate::args::{LoggingArgs, SeedArgs, SubtensorArgs, WalletArgs, parse_device
 use crate::models_cmd::{OnDemandArgs, ensure_installed};
 use anyhow::{Context as _, Result, bail};
 use audiosubnet_dendrite::{AxonTarget, Dendrite, TransportMode};
+use audiosubnet_scoring::WhisperDevice;
 use audiosubnet_scoring::{AsrModel, Naturalness, Scorer, ScorerConfig};
 use audiosubnet_validator::dashboard::Dashboard;
 use audiosubnet_validator::judge::{Judge, ScoringJudge};
+use audiosubnet_validator::music_clap::{ClapScorer, ClapSetup, LARGER_CLAP_MUSIC};
 use audiosubnet_validator::music_judge::MusicJudge;
 use audiosubnet_validator::music_prompts::GeneratedMusicPrompts;
 use audiosubnet_validator::network::{ChainConfig, ChainNetwork, FixedMiners, Network};
@@ -82,6 +84,19 @@ pub(crate) struct ValidatorArgs {
     /// Seconds a miner has to answer a music request.
     #[arg(long = "neuron.music_timeout", default_value_t = 60.0)]
     music_timeout: f64,
+    /// CLAP checkpoint for the music judge's text–audio term: a Hugging Face repo (from the hub
+    /// cache, downloaded when missing) or `none`. When it cannot be loaded the validator says so
+    /// and judges music on tempo, key and length alone. Every validator of a subnet should run
+    /// the same one.
+    #[arg(long = "music.clap", default_value = LARGER_CLAP_MUSIC)]
+    music_clap: String,
+    /// A CLAP checkpoint directory (config.json, preprocessor_config.json, tokenizer.json,
+    /// model.safetensors) instead of the hub cache; failing to load it is an error.
+    #[arg(long = "music.clap.path")]
+    music_clap_path: Option<PathBuf>,
+    /// Revision (branch, tag or commit) of --music.clap in the hub cache.
+    #[arg(long = "music.clap.revision")]
+    music_clap_revision: Option<String>,
     /// No chain: query exactly the miners of --axons and set no weights.
     #[arg(long)]
     offline: bool,
@@ -223,14 +238,16 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
     } else {
         None
     };
-    let music_judge: Option<Arc<dyn Judge>> = args.tasks.runs(Task::Music).then(|| {
-        // CLAP weights cannot be obtained here; say what the score rests on.
-        tracing::info!(
-            "music is judged on tempo, key and length adherence behind honesty checks; no CLAP \
-             text-audio similarity (no CLAP weights)"
-        );
-        Arc::new(MusicJudge::new(args.music_duration, music_history)) as Arc<dyn Judge>
-    });
+    let music_judge: Option<Arc<dyn Judge>> = if args.tasks.runs(Task::Music) {
+        let judge = MusicJudge::new(args.music_duration, music_history);
+        let judge = match start_clap(&args)? {
+            Some(clap) => judge.with_clap(Arc::new(clap)),
+            None => judge,
+        };
+        Some(Arc::new(judge))
+    } else {
+        None
+    };
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -336,6 +353,47 @@ pub(crate) fn run(args: ValidatorArgs) -> Result<()> {
         tracing::info!(rounds = state.rounds, "validator stopped");
         Ok(())
     })
+}
+
+/// The music judge's CLAP worker: `None` (said at start) when `--music.clap none` or when the
+/// hub checkpoint cannot be had; an error when `--music.clap.path` was given and fails.
+fn start_clap(args: &ValidatorArgs) -> Result<Option<ClapScorer>> {
+    if args.music_clap.eq_ignore_ascii_case("none") && args.music_clap_path.is_none() {
+        tracing::info!(
+            "music is judged on tempo, key and length behind honesty checks; CLAP is off \
+             (--music.clap none)"
+        );
+        return Ok(None);
+    }
+    let setup = ClapSetup {
+        repo: args.music_clap.clone(),
+        revision: args.music_clap_revision.clone(),
+        path: args.music_clap_path.clone(),
+        cuda: match parse_device(&args.device)? {
+            WhisperDevice::Cpu => None,
+            WhisperDevice::Cuda(i) => Some(i),
+        },
+    };
+    tracing::info!(model = %setup.repo, "loading CLAP for the music judge");
+    match ClapScorer::start(&setup, args.sample_size.max(1) * 2) {
+        Ok(clap) => {
+            tracing::info!(
+                "music is judged on tempo, key and length, scaled by CLAP's text-audio term \
+                 ({})",
+                clap.description
+            );
+            Ok(Some(clap))
+        }
+        Err(e) if setup.path.is_some() => Err(e).context("loading --music.clap.path"),
+        Err(e) => {
+            tracing::warn!(
+                "no CLAP ({e}); music is judged on tempo, key and length alone. Every validator \
+                 of the subnet should judge the same way: get the checkpoint into the Hugging \
+                 Face cache, or run with --music.clap none"
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn parse_axons(specs: &[String]) -> Result<Vec<Target>> {

@@ -244,39 +244,40 @@ fn a_validator_scores_speech_and_music_and_blends_them() {
     );
     let prompts = home.path().join("prompts.txt");
     std::fs::write(&prompts, "The weather is warm and sunny today.\n").expect("prompts");
-    let scores = home.path().join("scores.json");
-    let out = Command::new(common::bin())
-        .args(["validator", "--offline", "--axons"])
-        .arg(format!("{BOB}@127.0.0.1:{port}"))
-        .args([
-            "--tasks",
-            "speech,music",
-            "--rounds",
-            "4",
-            "--music.duration",
-            "6",
-        ])
-        .arg("--prompts.file")
-        .arg(&prompts)
-        .args(["--wallet.name", "validator", "--models.offline"])
-        .args(["--neuron.round_interval", "0"])
-        .arg("--wallet.path")
-        .arg(&wallets)
-        .arg("--state.path")
-        .arg(home.path().join("state.json"))
-        .arg("--scores.out")
-        .arg(&scores)
-        .output()
-        .expect("validator runs");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    let validate = |run: &str, tasks: &str, extra: &[&std::ffi::OsStr]| {
+        let scores = home.path().join(format!("scores-{run}.json"));
+        let out = Command::new(common::bin())
+            .args(["validator", "--offline", "--axons"])
+            .arg(format!("{BOB}@127.0.0.1:{port}"))
+            .args(["--tasks", tasks, "--rounds", "4", "--music.duration", "6"])
+            .arg("--prompts.file")
+            .arg(&prompts)
+            .args(["--wallet.name", "validator", "--models.offline"])
+            .args(["--neuron.round_interval", "0"])
+            .arg("--wallet.path")
+            .arg(&wallets)
+            .arg("--state.path")
+            .arg(home.path().join(format!("state-{run}.json")))
+            .arg("--scores.out")
+            .arg(&scores)
+            .args(extra)
+            // Hermetic: the default CLAP checkpoint is not fetched from the hub.
+            .env("HF_HUB_OFFLINE", "1")
+            .output()
+            .expect("validator runs");
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{log}");
+        let rows: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&scores).expect("scores")).expect("json");
+        (rows[0].clone(), log)
+    };
+
+    // Without CLAP weights the validator says so and judges on the measurable terms.
+    let (row, log) = validate("plain", "speech,music", &[]);
     assert!(
-        log.contains("no CLAP"),
+        log.contains("no CLAP") && log.contains("HF_HUB_OFFLINE"),
         "the validator says what music is judged on\n{log}"
     );
-    let rows: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&scores).expect("scores")).expect("json");
-    let row = &rows[0];
     let speech = row["tasks"]["speech"]["ema"].as_f64().expect("speech EMA");
     let music = row["tasks"]["music"]["ema"].as_f64().expect("music EMA");
     assert_eq!(row["tasks"]["speech"]["responses"], 2, "{row}");
@@ -284,4 +285,44 @@ fn a_validator_scores_speech_and_music_and_blends_them() {
     assert!(speech > 0.0 && music > 0.0, "{row}\n{log}");
     let ema = row["ema"].as_f64().expect("ema");
     assert!((ema - 0.5 * (speech + music)).abs() < 1e-9, "{row}");
+
+    // With a CLAP checkpoint (the tiny random one of the parity tests) its term is in the
+    // breakdown and scales the adherence product.
+    let tiny_clap = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../clap/tests/fixtures/tiny")
+        .into_os_string();
+    let (row, log) = validate(
+        "clap",
+        "music",
+        &[std::ffi::OsStr::new("--music.clap.path"), &tiny_clap],
+    );
+    assert!(log.contains("scaled by CLAP"), "{log}");
+    let last = &row["last_breakdown"];
+    let clap = last["clap"]
+        .as_f64()
+        .expect("CLAP term in the music breakdown");
+    let adherence = last["adherence"].as_f64().expect("adherence");
+    let reward = last["reward"].as_f64().expect("reward");
+    assert!((0.0..=1.0).contains(&clap), "{last}");
+    assert!(last["clap_similarity"].as_f64().is_some(), "{last}");
+    assert!(
+        (reward - adherence * (0.5 + 0.5 * clap)).abs() < 1e-6,
+        "{last}"
+    );
+
+    // A checkpoint directory that is not one is an error, not a silent fallback.
+    let out = Command::new(common::bin())
+        .args(["validator", "--offline", "--axons"])
+        .arg(format!("{BOB}@127.0.0.1:{port}"))
+        .args(["--tasks", "music", "--rounds", "1", "--models.offline"])
+        .args(["--wallet.name", "validator"])
+        .arg("--wallet.path")
+        .arg(&wallets)
+        .arg("--music.clap.path")
+        .arg(home.path())
+        .output()
+        .expect("validator runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("--music.clap.path"), "{log}");
 }

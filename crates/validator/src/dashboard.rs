@@ -136,6 +136,8 @@ pub struct MusicFactorsView {
     pub key: Option<f64>,
     /// Duration adherence.
     pub duration: Option<f64>,
+    /// CLAP's rank term (absent without CLAP weights).
+    pub clap: Option<f64>,
 }
 
 /// What is known about a kept clip.
@@ -449,6 +451,7 @@ fn music_factors(breakdown: &serde_json::Value) -> Option<MusicFactorsView> {
         tempo: get("tempo"),
         key: get("key"),
         duration: get("duration"),
+        clap: get("clap"),
     })
 }
 
@@ -707,7 +710,7 @@ mod tests {
         if let Some(m) = state.miners.get_mut("5Band") {
             m.last_breakdown = Some(serde_json::json!({
                 "task": "music", "reward": 0.5, "tempo": 1.0, "key": 0.5, "tempo_requested": 90.0,
-                "key_requested": null, "duration": 1.0
+                "key_requested": null, "duration": 1.0, "clap": 0.75
             }));
         }
         let snapshot = build(&state, &Memory::default(), None);
@@ -718,7 +721,8 @@ mod tests {
             Some(MusicFactorsView {
                 tempo: Some(1.0),
                 key: Some(0.5),
-                duration: Some(1.0)
+                duration: Some(1.0),
+                clap: Some(0.75)
             })
         );
         assert_eq!(row.task_emas[&crate::tasks::Task::Music], 0.5);

@@ -68,6 +68,9 @@ pub enum ValidatorFault {
     /// The scorer returned something unusable (a non-finite reward).
     #[error("{0}")]
     Invalid(String),
+    /// CLAP could not judge the clip (its queue was full, it failed or panicked).
+    #[error("CLAP: {0}")]
+    Clap(String),
 }
 
 impl ValidatorFault {
@@ -81,6 +84,7 @@ impl ValidatorFault {
             Self::Scoring(E::Panicked(_)) => "panic",
             Self::Scoring(_) => "model",
             Self::Invalid(_) => "invalid",
+            Self::Clap(_) => "clap",
         }
     }
 }

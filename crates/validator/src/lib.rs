@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod judge;
+pub mod music_clap;
 pub mod music_judge;
 pub mod music_prompts;
 pub mod network;

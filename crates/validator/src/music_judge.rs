@@ -5,14 +5,17 @@
 //! The reward is the product of the adherence factors of what the prompt states (see
 //! `docs/scoring.md`): tempo × key × duration, each in [0, 1] with the tolerances of
 //! `audiosubnet-music-analysis`. A product because each stated attribute is a requirement: a
-//! track in the right key at the wrong tempo did not do what was asked. Without CLAP weights
-//! (not obtainable here) this is the whole score; the measurable terms are what a cheap cheat
-//! cannot fake without playing music that actually has the asked tempo and key.
+//! track in the right key at the wrong tempo did not do what was asked. The measurable terms
+//! are what a cheap cheat cannot fake without playing music that actually has the asked tempo
+//! and key. With CLAP weights ([`crate::music_clap`]) the product is further scaled by
+//! `1 − CLAP_WEIGHT + CLAP_WEIGHT × rank`, CLAP's judgement of whether the clip sounds like the
+//! prompt's description; without them the product is the whole score.
 //!
 //! Measurement runs on blocking threads, at most [`MUSIC_JUDGE_THREADS`] at once, so a large
 //! round never stalls the async runtime.
 
 use crate::judge::{Judge, JudgeError, Judgement, ReplayMemory, ValidatorFault};
+use crate::music_clap::ClapScorer;
 use crate::state::FingerprintRecord;
 use audiosubnet_music::{PromptFacts, read_prompt};
 use audiosubnet_music_analysis as analysis;
@@ -39,6 +42,10 @@ pub const MAX_LENGTH_RATIO: f32 = 2.0;
 /// Only clips at least this good enter the replay index, so a miner cannot plant another
 /// prompt's track and have the honest miners who play that prompt later flagged as replays.
 pub const INDEX_MIN_REWARD: f64 = 0.5;
+/// The share of the reward CLAP decides when its weights are present: a clip that sounds like
+/// none of its prompt keeps half of what its tempo, key and length earned. Half, because the
+/// measurable terms are exact and CLAP is a learned guess that can be wrong about honest music.
+pub const CLAP_WEIGHT: f64 = 0.5;
 
 /// What the judge measured, as it appears in the round table and the report.
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +81,12 @@ pub struct MusicBreakdown {
     /// The percussive share of the energy (reported, not scored: it does not yet tell the
     /// engine's renders with drums from those without, see `docs/scoring.md`).
     pub percussive_fraction: f32,
+    /// Tempo × key × duration, before CLAP.
+    pub adherence: f64,
+    /// CLAP cosine similarity of the clip and its prompt (absent without CLAP weights).
+    pub clap_similarity: Option<f32>,
+    /// The CLAP term: the share of decoy descriptions the prompt beats (absent without CLAP).
+    pub clap: Option<f32>,
     /// Robust fingerprint (hex), for replay detection (kept in the judgement, not the table).
     #[serde(skip)]
     pub fingerprint: String,
@@ -88,6 +101,7 @@ pub struct MusicJudge {
     seconds: f32,
     threads: Arc<Semaphore>,
     replays: ReplayMemory,
+    clap: Option<Arc<ClapScorer>>,
 }
 
 impl MusicJudge {
@@ -98,7 +112,14 @@ impl MusicJudge {
             seconds: seconds as f32,
             threads: Arc::new(Semaphore::new(MUSIC_JUDGE_THREADS)),
             replays: ReplayMemory::new(history),
+            clap: None,
         }
+    }
+
+    /// Adds CLAP's text–audio term to the reward.
+    pub fn with_clap(mut self, clap: Arc<ClapScorer>) -> Self {
+        self.clap = Some(clap);
+        self
     }
 
     async fn score(
@@ -115,14 +136,20 @@ impl MusicJudge {
             .map_err(|_| ValidatorFault::QueueClosed)?;
         let seconds = self.seconds;
         let facts = read_prompt(&prompt);
-        let measured =
-            tokio::task::spawn_blocking(move || measure(&samples, sample_rate, &facts, seconds))
+        let clip = samples.clone();
+        let mut measured =
+            tokio::task::spawn_blocking(move || measure(&clip, sample_rate, &facts, seconds))
                 .await
                 .map_err(|e| ValidatorFault::Invalid(format!("music measurement failed: {e}")))??;
         let indexable = measured.reward >= INDEX_MIN_REWARD;
         let replay = self
             .replays
-            .check(hotkey, prompt, measured.fingerprint.clone(), indexable)
+            .check(
+                hotkey,
+                prompt.clone(),
+                measured.fingerprint.clone(),
+                indexable,
+            )
             .await;
         if let Some(m) = replay {
             return Err(JudgeError::Rejected(format!(
@@ -130,6 +157,16 @@ impl MusicJudge {
                 m.label.chars().take(10).collect::<String>(),
                 m.similarity
             )));
+        }
+        // CLAP runs last: a clip the checks turned away costs it nothing.
+        if let Some(clap) = &self.clap {
+            let verdict = clap
+                .judge(prompt, samples, sample_rate)
+                .await
+                .map_err(|e| ValidatorFault::Clap(e.to_string()))?;
+            measured.clap_similarity = Some(verdict.similarity);
+            measured.clap = Some(verdict.rank);
+            measured.reward = with_clap(measured.adherence, verdict.rank);
         }
         Ok(Judgement {
             reward: measured.reward,
@@ -157,7 +194,14 @@ impl Judge for MusicJudge {
     }
 }
 
-/// Checks and measures one clip (blocking). Errors are the miner's fault.
+/// The reward from the adherence product and CLAP's rank term.
+pub fn with_clap(adherence: f64, rank: f32) -> f64 {
+    let rank = f64::from(rank).clamp(0.0, 1.0);
+    (adherence * (1.0 - CLAP_WEIGHT + CLAP_WEIGHT * rank)).clamp(0.0, 1.0)
+}
+
+/// Checks and measures one clip (blocking). Errors are the miner's fault. The reward is the
+/// adherence product; CLAP, when present, is applied by the judge afterwards.
 pub fn measure(
     samples: &[f32],
     sample_rate: u32,
@@ -240,7 +284,26 @@ pub fn measure(
         spectral_flatness: honesty.spectral_flatness,
         loop_repetition: honesty.loop_repetition,
         percussive_fraction: honesty.percussive_fraction,
+        adherence: reward,
+        clap_similarity: None,
+        clap: None,
         fingerprint: Fingerprint::of_16k(&at_16k).to_hex(),
         exact_hash: exact_hash(samples, sample_rate),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_scales_the_adherence_product_by_at_most_half() {
+        assert_eq!(with_clap(1.0, 1.0), 1.0);
+        assert_eq!(with_clap(1.0, 0.0), 0.5);
+        assert!((with_clap(0.8, 0.5) - 0.6).abs() < 1e-12);
+        assert_eq!(with_clap(0.0, 1.0), 0.0);
+        // Out-of-range ranks cannot push the reward outside [0, 1].
+        assert_eq!(with_clap(1.0, 7.0), 1.0);
+        assert_eq!(with_clap(1.0, -1.0), 0.5);
+    }
 }
