@@ -4,7 +4,8 @@
 //! the repo at its revision, in the layout `huggingface-cli download` and `transformers` write
 //! (`models--<org>--<name>/refs/<revision>` naming a `snapshots/<commit>/` directory). A repo not
 //! in the cache is downloaded into it with the `hf-hub` crate (progress bars on the terminal;
-//! `$HF_ENDPOINT` is honoured), unless `$HF_HUB_OFFLINE` is set.
+//! `$HF_ENDPOINT` is honoured), unless `$HF_HUB_OFFLINE` is set; a sharded checkpoint brings
+//! every shard its `*.index.json` names.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -65,29 +66,25 @@ impl HubModel {
     }
 
     /// The directory holding this model's files: `explicit` (`--model.path`) when given, else the
-    /// hub cache's snapshot. Checks that the required files and a weights file are present.
+    /// hub cache's snapshot (downloaded, or completed, when files are missing). Checks that the
+    /// required files and a weights file are present, and every shard a weights index names.
     pub fn resolve(&self, explicit: Option<&Path>) -> Result<PathBuf, ModelError> {
         let dir = match explicit {
             Some(dir) => dir.to_path_buf(),
             None => {
                 let cache = hub_cache_dir().ok_or(ModelError::NoHomeDir)?;
                 match cached_snapshot(&cache, self.repo, &self.revision) {
-                    Some(dir) => dir,
+                    Some(dir) if self.missing_in(&dir).is_empty() => dir,
+                    // An interrupted download: fetch what is missing, else say what it lacks.
+                    Some(dir) => self.download(&cache).unwrap_or_else(|e| {
+                        tracing::warn!(repo = self.repo, error = %e, "cannot complete the cached snapshot");
+                        dir
+                    }),
                     None => self.download(&cache)?,
                 }
             }
         };
-        let missing: Vec<&str> = self
-            .required
-            .iter()
-            .copied()
-            .filter(|f| !dir.join(f).is_file())
-            .chain(
-                (!self.weights.iter().any(|f| dir.join(f).is_file()))
-                    .then(|| self.weights.first().copied())
-                    .flatten(),
-            )
-            .collect();
+        let missing = self.missing_in(&dir);
         if missing.is_empty() {
             Ok(dir)
         } else {
@@ -97,6 +94,28 @@ impl HubModel {
                 missing: missing.join(", "),
             })
         }
+    }
+
+    /// The files `dir` lacks: required ones, a weights file, and the shards of a weights index.
+    fn missing_in(&self, dir: &Path) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .required
+            .iter()
+            .filter(|f| !dir.join(f).is_file())
+            .map(|f| (*f).to_owned())
+            .collect();
+        match self.weights_in(dir) {
+            None => missing.extend(self.weights.first().map(|f| (*f).to_owned())),
+            Some(weights) if is_index(&weights) => match shards_of(&weights) {
+                Ok(shards) => missing.extend(shards.into_iter().filter(|s| !dir.join(s).is_file())),
+                Err(why) => missing.push(format!(
+                    "{} (unreadable: {why})",
+                    weights.file_name().unwrap_or_default().to_string_lossy()
+                )),
+            },
+            Some(_) => {}
+        }
+        missing
     }
 
     /// Downloads the repo's files at `revision` into the hub cache `cache`; returns the snapshot
@@ -145,11 +164,20 @@ impl HubModel {
                 .map_err(|e| missing(format!("downloading {file} failed: {e}")))?;
             snapshot = path.parent().map(Path::to_path_buf);
         }
-        // The first weights file the repo has.
+        // The first weights file the repo has; a sharded checkpoint's index brings its shards.
         let mut errors = Vec::new();
         for file in self.weights {
             match repo.get(file) {
                 Ok(path) => {
+                    if is_index(&path) {
+                        let shards = shards_of(&path)
+                            .map_err(|why| missing(format!("{file} is unreadable: {why}")))?;
+                        for (n, shard) in shards.iter().enumerate() {
+                            tracing::info!(repo = self.repo, shard = %shard, "shard {} of {}", n + 1, shards.len());
+                            repo.get(shard)
+                                .map_err(|e| missing(format!("downloading {shard} failed: {e}")))?;
+                        }
+                    }
                     snapshot = path.parent().map(Path::to_path_buf);
                     errors.clear();
                     break;
@@ -170,6 +198,43 @@ impl HubModel {
             .map(|f| dir.join(f))
             .find(|p| p.is_file())
     }
+}
+
+/// Whether `path` is a sharded checkpoint's index (`model.safetensors.index.json`, ...).
+fn is_index(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".index.json"))
+}
+
+/// The shard files a checkpoint index names in its `weight_map`, each once, in order of first
+/// use. A shard must be a plain file name beside the index: the index comes from the network.
+fn shards_of(index: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(index).map_err(|e| e.to_string())?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or("no weight_map object")?;
+    let mut shards: Vec<String> = Vec::new();
+    for value in map.values() {
+        let shard = value.as_str().ok_or("a weight_map value is not a string")?;
+        let plain = !shard.is_empty()
+            && shard != "."
+            && shard != ".."
+            && !shard.contains(['/', '\\'])
+            && Path::new(shard).file_name() == Some(std::ffi::OsStr::new(shard));
+        if !plain {
+            return Err(format!("shard name {shard:?} is not a plain file name"));
+        }
+        if !shards.iter().any(|s| s == shard) {
+            shards.push(shard.to_owned());
+        }
+    }
+    if shards.is_empty() {
+        return Err("the weight_map names no shard".into());
+    }
+    Ok(shards)
 }
 
 #[cfg(test)]
@@ -330,5 +395,88 @@ mod tests {
             msg.contains("huggingface-cli download facebook/mms-tts-eng"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_sharded_checkpoint_is_downloaded_with_every_shard_its_index_names() {
+        const SHARDED: HubModel = HubModel {
+            weights: &["model.safetensors", "model.safetensors.index.json"],
+            ..TINY
+        };
+        let commit = "0123456789abcdef0123456789abcdef89abcdef";
+        let index = br#"{"metadata": {"total_size": 6}, "weight_map": {
+            "a.weight": "model-00001-of-00002.safetensors",
+            "b.weight": "model-00002-of-00002.safetensors",
+            "c.weight": "model-00001-of-00002.safetensors"}}"#;
+        let endpoint = fake_hub(
+            vec![
+                ("config.json", b"{}".to_vec()),
+                ("vocab.json", b"{}".to_vec()),
+                ("model.safetensors.index.json", index.to_vec()),
+                ("model-00001-of-00002.safetensors", b"first".to_vec()),
+                ("model-00002-of-00002.safetensors", b"second".to_vec()),
+            ],
+            commit,
+        );
+        let cache = tempfile::tempdir().expect("tempdir");
+        let dir = SHARDED
+            .download_from(cache.path(), Some(&endpoint))
+            .expect("download");
+        assert_eq!(
+            std::fs::read(dir.join("model-00002-of-00002.safetensors")).expect("shard"),
+            b"second"
+        );
+        assert_eq!(SHARDED.resolve(Some(&dir)).expect("complete"), dir);
+
+        // A shard lost (an interrupted download): the check names it.
+        std::fs::remove_file(dir.join("model-00001-of-00002.safetensors")).expect("rm");
+        let msg = SHARDED
+            .resolve(Some(&dir))
+            .expect_err("a shard is missing")
+            .to_string();
+        assert!(msg.contains("model-00001-of-00002.safetensors"), "{msg}");
+        assert!(!msg.contains("model-00002"), "{msg}");
+        // Downloading again fills the gap.
+        let again = SHARDED
+            .download_from(cache.path(), Some(&endpoint))
+            .expect("download again");
+        assert_eq!(SHARDED.resolve(Some(&again)).expect("complete again"), dir);
+    }
+
+    #[test]
+    fn an_index_naming_a_path_outside_the_snapshot_is_refused() {
+        const SHARDED: HubModel = HubModel {
+            weights: &["model.safetensors.index.json"],
+            ..TINY
+        };
+        let commit = "fedcba9876543210fedcba9876543210fedcba98";
+        let endpoint = fake_hub(
+            vec![
+                ("config.json", b"{}".to_vec()),
+                ("vocab.json", b"{}".to_vec()),
+                (
+                    "model.safetensors.index.json",
+                    br#"{"weight_map": {"a": "../../../../evil.safetensors"}}"#.to_vec(),
+                ),
+            ],
+            commit,
+        );
+        let cache = tempfile::tempdir().expect("tempdir");
+        let msg = SHARDED
+            .download_from(cache.path(), Some(&endpoint))
+            .expect_err("a path in the index")
+            .to_string();
+        assert!(msg.contains("not a plain file name"), "{msg}");
+        for bad in [r#"{"weight_map": {}}"#, r#"{"weight_map": {"a": 3}}"#, "[1"] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("config.json"), "{}").expect("config");
+            std::fs::write(dir.path().join("vocab.json"), "{}").expect("vocab");
+            std::fs::write(dir.path().join("model.safetensors.index.json"), bad).expect("index");
+            let msg = SHARDED
+                .resolve(Some(dir.path()))
+                .expect_err("a bad index")
+                .to_string();
+            assert!(msg.contains("unreadable"), "{bad}: {msg}");
+        }
     }
 }
