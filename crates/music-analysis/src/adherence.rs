@@ -106,6 +106,46 @@ pub fn duration_adherence(measured_s: f32, requested_s: f32) -> f32 {
     )
 }
 
+/// Asked for drums: a [`drum_noise`](crate::MusicHonesty::drum_noise) of at least this is full
+/// credit. The engine's renders with drums measure 0.20–0.45 (house and techno kits lowest).
+pub const DRUMS_PRESENT_AT: f32 = 0.17;
+/// Asked for drums: at or below this the clip has none (the engine's drumless piano 0.11–0.13,
+/// pads and strings 0) and earns [`DRUMS_FLOOR`]; linear in between.
+pub const DRUMS_PRESENT_FLOOR_AT: f32 = 0.12;
+/// Asked for no drums: up to this is full credit. Drumless renders reach 0.29 (a bowed violin's
+/// noisy upper band); pitched instruments overlap the softer kits here, so this side only
+/// catches clear drums.
+pub const NO_DRUMS_CLEAR_AT: f32 = 0.32;
+/// Asked for no drums: at or above this (a kit with open hats: the engine's pop and lo-fi kits
+/// 0.40–0.45) the factor is [`DRUMS_FLOOR`]; linear in between.
+pub const NO_DRUMS_FLOOR_AT: f32 = 0.42;
+/// The least the drums check leaves: half. It is a coarse, hand-set measure of one band, not
+/// proof, so a wrong reading can cost an honest clip at most half its reward.
+pub const DRUMS_FLOOR: f32 = 0.5;
+
+/// The factor for a clip's measured `drum_noise` when the prompt asked for drums (`true`) or
+/// for none (`false`): 1 on the asked side of the bounds above, falling linearly to
+/// [`DRUMS_FLOOR`] on the other. Non-finite input scores the floor.
+pub fn drums_adherence(drum_noise: f32, drums_asked: bool) -> f32 {
+    if !drum_noise.is_finite() {
+        return DRUMS_FLOOR;
+    }
+    let agreement = if drums_asked {
+        ramp(
+            DRUMS_PRESENT_AT - drum_noise,
+            0.0,
+            DRUMS_PRESENT_AT - DRUMS_PRESENT_FLOOR_AT,
+        )
+    } else {
+        ramp(
+            drum_noise - NO_DRUMS_CLEAR_AT,
+            0.0,
+            NO_DRUMS_FLOOR_AT - NO_DRUMS_CLEAR_AT,
+        )
+    };
+    DRUMS_FLOOR + (1.0 - DRUMS_FLOOR) * agreement
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +257,24 @@ mod tests {
         let seconds = clip.len() as f32 / SR as f32;
         assert_eq!(duration_adherence(seconds, 12.0), 1.0);
         assert!(duration_adherence(seconds, 30.0) < 0.5);
+    }
+
+    #[test]
+    fn the_drums_factor_is_full_on_the_asked_side_and_half_on_the_other() {
+        assert_eq!(drums_adherence(0.35, true), 1.0);
+        assert_eq!(drums_adherence(DRUMS_PRESENT_AT, true), 1.0);
+        assert_eq!(drums_adherence(0.05, true), DRUMS_FLOOR);
+        assert_eq!(drums_adherence(DRUMS_PRESENT_FLOOR_AT, true), DRUMS_FLOOR);
+        let mid = drums_adherence((DRUMS_PRESENT_AT + DRUMS_PRESENT_FLOOR_AT) / 2.0, true);
+        assert!((mid - 0.75).abs() < 1e-5, "{mid}");
+
+        assert_eq!(drums_adherence(0.0, false), 1.0);
+        assert_eq!(drums_adherence(NO_DRUMS_CLEAR_AT, false), 1.0);
+        assert_eq!(drums_adherence(0.9, false), DRUMS_FLOOR);
+        let mid = drums_adherence((NO_DRUMS_CLEAR_AT + NO_DRUMS_FLOOR_AT) / 2.0, false);
+        assert!((mid - 0.75).abs() < 1e-5, "{mid}");
+
+        assert_eq!(drums_adherence(f32::NAN, true), DRUMS_FLOOR);
+        assert_eq!(drums_adherence(f32::INFINITY, false), DRUMS_FLOOR);
     }
 }

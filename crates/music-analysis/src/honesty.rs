@@ -121,6 +121,10 @@ pub struct MusicHonesty {
     /// assigns to the percussive part: 0 for pure sustained tones, 1 for pure clicks, about 0.5
     /// for stationary noise.
     pub percussive_fraction: f32,
+    /// How noise-like the 4.5–7.2 kHz band is where the clip plays (see
+    /// [`DRUM_BAND_HZ`](crate::DRUM_BAND_HZ)): drums' hats, snares and cymbals make it high
+    /// (the engine's renders with drums 0.20–0.45), pitched instruments alone low (0–0.29).
+    pub drum_noise: f32,
 }
 
 /// Measures the honesty features of mono `samples` at `sample_rate`. `None` for clips shorter
@@ -183,6 +187,7 @@ pub fn measure_honesty(samples: &[f32], sample_rate: u32) -> Option<MusicHonesty
         leading_silence_s,
         trailing_silence_s,
         percussive_fraction: 0.0,
+        drum_noise: 0.0,
     };
     if silent_samples >= y.len() {
         return Some(h);
@@ -221,6 +226,7 @@ pub fn measure_honesty(samples: &[f32], sample_rate: u32) -> Option<MusicHonesty
     h.loop_repetition = repetition;
     h.loop_period_s = period;
     h.percussive_fraction = percussive_fraction(&y, sr);
+    h.drum_noise = crate::drums::drum_noise(&y, sr);
     Some(h)
 }
 

@@ -12,7 +12,10 @@
 //!   all rather than a cheap stand-in: tilt-removed spectral flatness (white or pink noise),
 //!   pitch-class entropy and chroma change (a static tone or drone), repetition at the best
 //!   lag of 0.5–8 s (one segment looped), the silent fraction and the percussive share.
-//! * [`tempo_adherence`], [`key_adherence`], [`duration_adherence`] (module `adherence`): how
+//! * module `drums`: whether the clip has drums, from how noise-like its 4.5–7.2 kHz band is
+//!   ([`MusicHonesty::drum_noise`]).
+//! * [`tempo_adherence`], [`key_adherence`], [`duration_adherence`], [`drums_adherence`]
+//!   (module `adherence`): how
 //!   well a measurement matches what a prompt asked for, as a factor in [0, 1] with the
 //!   tolerances stated as constants.
 //!
@@ -32,6 +35,7 @@
 //! ```
 
 mod adherence;
+mod drums;
 mod honesty;
 mod key;
 mod level;
@@ -39,9 +43,11 @@ mod stft;
 mod tempo;
 
 pub use adherence::{
-    DURATION_TOLERANCE_S, DURATION_ZERO_AT, OCTAVE_CREDIT, TEMPO_TOLERANCE, TEMPO_ZERO_AT,
-    duration_adherence, key_adherence, key_credit, tempo_adherence,
+    DRUMS_FLOOR, DRUMS_PRESENT_AT, DRUMS_PRESENT_FLOOR_AT, DURATION_TOLERANCE_S, DURATION_ZERO_AT,
+    NO_DRUMS_CLEAR_AT, NO_DRUMS_FLOOR_AT, OCTAVE_CREDIT, TEMPO_TOLERANCE, TEMPO_ZERO_AT,
+    drums_adherence, duration_adherence, key_adherence, key_credit, tempo_adherence,
 };
+pub use drums::{DRUM_BAND_HZ, DRUM_BAND_MIN_DB};
 pub use honesty::{
     HONESTY_MIN_SECONDS, LOOP_MAX_PERIOD_S, LOOP_MIN_PERIOD_S, LOOP_MIN_REPETITION,
     LOOP_SIMILARITY, MOSTLY_SILENT_FRACTION, MusicCheat, MusicHonesty, NOISE_MIN_FLATNESS,

@@ -19,6 +19,9 @@ pub(crate) struct Facts {
     pub(crate) instruments: Vec<Named>,
     /// `Some(true)` when drums or percussion are asked for, `Some(false)` for "no drums".
     pub(crate) drums: Option<bool>,
+    /// [`drums`](Self::drums) from explicit words only ("drums", "percussion"), not from
+    /// "beat" or "groove".
+    pub(crate) drums_stated: Option<bool>,
     /// "solo": the one named instrument plays every pitched part.
     pub(crate) solo: bool,
     /// The normalised text (" word word "), for style and mood lookups.
@@ -132,15 +135,10 @@ const INSTRUMENTS: &[(&str, u8, &[Role])] = &[
     ("pads", 89, SUSTAIN),
 ];
 
-const DRUM_WORDS: &[&str] = &[
-    "drums",
-    "drum",
-    "percussion",
-    "beat",
-    "beats",
-    "drumkit",
-    "groove",
-];
+/// Words that name drums outright.
+const DRUM_WORDS: &[&str] = &["drums", "drum", "percussion", "drumkit"];
+/// Words that suggest a beat: the engine adds drums for them, a judge does not require any.
+const BEAT_WORDS: &[&str] = &["beat", "beats", "groove"];
 const NO_DRUMS: &[&str] = &[
     "no drums",
     "without drums",
@@ -331,6 +329,11 @@ pub struct PromptFacts {
     pub mode: Option<Mode>,
     /// Beats per bar (6/8 counts as 2, 9/8 as 3, 12/8 as 4; "waltz" as 3).
     pub beats_per_bar: Option<u8>,
+    /// `Some(true)` when the prompt names drums or percussion ("with drums", "brushed
+    /// drums"), `Some(false)` when it rules them out ("no drums", "without percussion").
+    /// Words that only suggest a beat ("groove", "beat") leave it `None`: the engine plays
+    /// drums for them, but a judge checks only what is stated outright.
+    pub drums: Option<bool>,
 }
 
 /// The checkable facts `prompt` states, read exactly as the engine reads them.
@@ -341,6 +344,7 @@ pub fn read_prompt(prompt: &str) -> PromptFacts {
         tonic: facts.tonic,
         mode: facts.mode,
         beats_per_bar: facts.beats_per_bar,
+        drums: facts.drums_stated,
     }
 }
 
@@ -386,13 +390,15 @@ pub(crate) fn read(prompt: &str) -> Facts {
         }
     }
     instruments.sort_by_key(|(at, _)| *at);
-    let drums = if NO_DRUMS.iter().any(|w| text.contains(&format!(" {w} "))) {
+    let says = |words: &[&str]| words.iter().any(|w| text.contains(&format!(" {w} ")));
+    let drums_stated = if says(NO_DRUMS) {
         Some(false)
-    } else if DRUM_WORDS.iter().any(|w| text.contains(&format!(" {w} "))) {
+    } else if says(DRUM_WORDS) {
         Some(true)
     } else {
         None
     };
+    let drums = drums_stated.or_else(|| says(BEAT_WORDS).then_some(true));
     Facts {
         tempo: tempo(&tokens),
         tonic,
@@ -400,6 +406,7 @@ pub(crate) fn read(prompt: &str) -> Facts {
         beats_per_bar: meter(&tokens, &text),
         instruments: instruments.into_iter().map(|(_, n)| n).collect(),
         drums,
+        drums_stated,
         solo: tokens
             .iter()
             .any(|t| t == "solo" || t == "only" || t == "alone"),
@@ -466,6 +473,13 @@ mod tests {
         assert_eq!(programs, vec![27, 33, 40]);
         assert_eq!(f.drums, Some(false));
         assert_eq!(read("piano with drums").drums, Some(true));
+        // A beat word makes the engine play drums; only named drums are a checkable fact.
+        assert_eq!(read("a funk groove").drums, Some(true));
+        assert_eq!(read_prompt("a funk groove").drums, None);
+        assert_eq!(read_prompt("a funk groove, no drums").drums, Some(false));
+        assert_eq!(read_prompt("jazz with brushed drums").drums, Some(true));
+        assert_eq!(read_prompt("a beat with hand percussion").drums, Some(true));
+        assert_eq!(read_prompt("calm solo piano").drums, None);
         assert!(read("solo piano").solo);
         assert_eq!(read("lo-fi").text, " lo fi ");
     }

@@ -107,7 +107,7 @@ fn measure(what: &str, x: &[f32], sr: u32) -> MusicHonesty {
 
 fn show(what: &str, h: &MusicHonesty, cheat: &Option<MusicCheat>) {
     println!(
-        "{what:58} flat {:.3} ent {:.2} chg {:.3} loop {:.2}@{:.2}s sil {:.2} ({:.2}+{:.2}s) perc {:.2} -> {}",
+        "{what:58} flat {:.3} ent {:.2} chg {:.3} loop {:.2}@{:.2}s sil {:.2} ({:.2}+{:.2}s) perc {:.2} drum {:.2} -> {}",
         h.spectral_flatness,
         h.pitch_class_entropy,
         h.chroma_change,
@@ -117,6 +117,7 @@ fn show(what: &str, h: &MusicHonesty, cheat: &Option<MusicCheat>) {
         h.leading_silence_s,
         h.trailing_silence_s,
         h.percussive_fraction,
+        h.drum_noise,
         cheat.as_ref().map_or("-".to_string(), |c| c.to_string()),
     );
 }
@@ -203,13 +204,14 @@ fn engine_clips_are_honest_and_their_cheats_are_caught() {
         }
     }
     type Field = (&'static str, fn(&MusicHonesty) -> f32);
-    let fields: [Field; 6] = [
+    let fields: [Field; 7] = [
         ("spectral_flatness", |h| h.spectral_flatness),
         ("pitch_class_entropy", |h| h.pitch_class_entropy),
         ("chroma_change", |h| h.chroma_change),
         ("loop_repetition", |h| h.loop_repetition),
         ("silent_fraction", |h| h.silent_fraction),
         ("percussive_fraction", |h| h.percussive_fraction),
+        ("drum_noise", |h| h.drum_noise),
     ];
     println!(
         "\n{:20} {:>15} {:>15} {:>15}",
@@ -224,6 +226,83 @@ fn engine_clips_are_honest_and_their_cheats_are_caught() {
     }
     println!("slowest measurement, scaled to a 30 s clip: {slowest:.3} s");
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Prompts that ask for drums, across the styles the validator's prompts use and a few that
+/// have none by default.
+const WITH_DRUMS: &[&str] = &[
+    "a funk groove with slap bass and drums at 100 bpm",
+    "a rock song with electric guitar, with drums, 120 bpm",
+    "a techno track with drums, 128 bpm",
+    "a house track with piano, with a full drum kit, 124 bpm",
+    "a jazz trio with walking bass and brushed drums",
+    "a lo-fi hip hop beat with electric piano, with drums, 80 bpm",
+    "a folk tune with acoustic guitar and violin, with drums",
+    "a cinematic theme with strings, drums and percussion",
+    "a pop song with piano, with drums, 110 bpm",
+    "solo piano with drums, 120 bpm",
+    "a calm piece for flute and harp with drums",
+];
+/// Prompts that rule drums out.
+const WITHOUT_DRUMS: &[&str] = &[
+    "a jazz trio piece with piano and upright bass, no drums",
+    "a folk tune with acoustic guitar and violin, without drums",
+    "a cinematic theme with strings and french horn, without percussion",
+    "a pop song with piano and guitar, no drums, 110 bpm",
+    "a solo piano piece in C major, no drums",
+    "a calm ambient soundscape with soft pads, no drums",
+    "a classical string quartet in A minor, no drums",
+    "a violin solo, 90 bpm, no drums",
+    "a funk groove with slap bass, no drums",
+    "a techno track without drums, 128 bpm",
+];
+
+/// The drums check against the engine, which follows "with drums" and "no drums": every clip
+/// gets full credit for what its prompt asked, and clips with drums lose credit when judged as
+/// if drums had been ruled out, and the other way round, on average.
+#[test]
+#[ignore]
+fn the_drums_check_credits_what_the_prompt_asked() {
+    use analysis::drums_adherence;
+    let mut failures = Vec::new();
+    let (mut with_as_without, mut without_as_with) = (Vec::new(), Vec::new());
+    for (asked, prompts) in [(true, WITH_DRUMS), (false, WITHOUT_DRUMS)] {
+        for &prompt in prompts {
+            for seed in [1, 2, 3] {
+                let clip = generate(prompt, 12.0, seed);
+                let h = measure(prompt, &clip.samples, clip.sample_rate);
+                let (right, wrong) = (
+                    drums_adherence(h.drum_noise, asked),
+                    drums_adherence(h.drum_noise, !asked),
+                );
+                println!(
+                    "{prompt:68} seed {seed}: drum noise {:.3}, asked {right:.2}, opposite {wrong:.2}",
+                    h.drum_noise
+                );
+                if right < 1.0 {
+                    failures.push(format!("{prompt} (seed {seed}): {:.3}", h.drum_noise));
+                }
+                if asked {
+                    with_as_without.push(wrong);
+                } else {
+                    without_as_with.push(wrong);
+                }
+            }
+        }
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (a, b) = (mean(&with_as_without), mean(&without_as_with));
+    println!(
+        "mean factor of the opposite request: drums as no drums {a:.3}, no drums as drums {b:.3}"
+    );
+    assert!(
+        failures.is_empty(),
+        "honest clips lost credit: {failures:#?}"
+    );
+    assert!(
+        a < 0.85 && b < 0.9,
+        "the check does not discriminate: {a:.3}, {b:.3}"
+    );
 }
 
 /// The `loop` cheat engine (the demo's music cheat) is caught as a loop whatever it is asked.

@@ -1,9 +1,9 @@
-//! The music judge: what a music prompt states (tempo, key and mode, length) measured in the
-//! clip, behind checks that turn away what is not honest music (silence, clipping, noise,
+//! The music judge: what a music prompt states (tempo, key and mode, length, drums) measured in
+//! the clip, behind checks that turn away what is not honest music (silence, clipping, noise,
 //! static tones, one segment looped, a track replayed for another prompt).
 //!
 //! The reward is the product of the adherence factors of what the prompt states (see
-//! `docs/scoring.md`): tempo × key × duration, each in [0, 1] with the tolerances of
+//! `docs/scoring.md`): tempo × key × duration × drums, each in [0, 1] with the tolerances of
 //! `audiosubnet-music-analysis`. A product because each stated attribute is a requirement: a
 //! track in the right key at the wrong tempo did not do what was asked. The measurable terms
 //! are what a cheap cheat cannot fake without playing music that actually has the asked tempo
@@ -78,10 +78,16 @@ pub struct MusicBreakdown {
     pub spectral_flatness: f32,
     /// How much of the clip one short segment repeated explains.
     pub loop_repetition: f32,
-    /// The percussive share of the energy (reported, not scored: it does not yet tell the
-    /// engine's renders with drums from those without, see `docs/scoring.md`).
+    /// The percussive share of the energy (reported, not scored: piano attacks count as
+    /// percussive, so it does not tell drums from their absence; `drum_noise` does).
     pub percussive_fraction: f32,
-    /// Tempo × key × duration, before CLAP.
+    /// Drums asked for (`true`) or ruled out (`false`), when the prompt says.
+    pub drums_requested: Option<bool>,
+    /// How noise-like the clip's 4.5–7.2 kHz band is: high with drums.
+    pub drum_noise: f32,
+    /// The drums factor (absent when the prompt says nothing of drums).
+    pub drums: Option<f32>,
+    /// Tempo × key × duration × drums, before CLAP.
     pub adherence: f64,
     /// CLAP cosine similarity of the clip and its prompt (absent without CLAP weights).
     pub clap_similarity: Option<f32>,
@@ -265,7 +271,12 @@ pub fn measure(
     });
     let sounding_s = (seconds - honesty.leading_silence_s - honesty.trailing_silence_s).max(0.0);
     let duration = analysis::duration_adherence(sounding_s, requested_s);
-    let reward = f64::from(tempo.unwrap_or(1.0) * key.unwrap_or(1.0) * duration).clamp(0.0, 1.0);
+    let drums = facts
+        .drums
+        .map(|asked| analysis::drums_adherence(honesty.drum_noise, asked));
+    let reward =
+        f64::from(tempo.unwrap_or(1.0) * key.unwrap_or(1.0) * duration * drums.unwrap_or(1.0))
+            .clamp(0.0, 1.0);
 
     let at_16k = audiosubnet_audio::resample(samples, sample_rate, 16_000);
     Ok(MusicBreakdown {
@@ -284,6 +295,9 @@ pub fn measure(
         spectral_flatness: honesty.spectral_flatness,
         loop_repetition: honesty.loop_repetition,
         percussive_fraction: honesty.percussive_fraction,
+        drums_requested: facts.drums,
+        drum_noise: honesty.drum_noise,
+        drums,
         adherence: reward,
         clap_similarity: None,
         clap: None,

@@ -1,6 +1,7 @@
 //! Music prompts whose attributes a judge can check: every generated prompt states a tempo, a
-//! key and mode (and sometimes a meter) in natural phrasing, with a style, a mood and
-//! instruments, e.g. "An upbeat funk groove in E minor at 104 BPM with slap bass and brass".
+//! key and mode (and sometimes a meter, or drums asked for or ruled out) in natural phrasing,
+//! with a style, a mood and instruments, e.g. "An upbeat funk groove in E minor at 104 BPM with
+//! slap bass and brass".
 //! What a prompt states is read back with [`read_prompt`], the engine's own reader, so a
 //! prompt from a file is judged on what its text says, exactly as a generated one.
 
@@ -12,7 +13,7 @@ use rand::Rng;
 pub struct MusicPrompt {
     /// The prompt sent to miners.
     pub text: String,
-    /// What the text states (tempo, key, mode, meter), as the judge will check it.
+    /// What the text states (tempo, key, mode, meter, drums), as the judge will check it.
     pub facts: PromptFacts,
     /// Seconds of music asked for.
     pub seconds: f64,
@@ -30,47 +31,75 @@ impl MusicPrompt {
     }
 }
 
-/// Styles with clear beats (the tempo must be measurable), each with its tempo range and the
-/// instruments that suit it.
-const STYLES: &[(&str, (u16, u16), &[&str])] = &[
+/// A style: its name, tempo range, the instruments that suit it, and whether "no drums" is a
+/// natural request for it.
+type Style = (&'static str, (u16, u16), &'static [&'static str], bool);
+
+/// Styles with clear beats (the tempo must be measurable).
+const STYLES: &[Style] = &[
     (
         "funk groove",
         (96, 112),
         &["slap bass", "brass", "electric guitar", "organ"],
+        false,
     ),
     (
         "jazz trio piece",
         (100, 140),
         &["piano", "upright bass", "saxophone", "trumpet"],
+        true,
     ),
     (
         "lo-fi hip hop beat",
         (72, 90),
         &["electric piano", "bass", "guitar", "vibraphone"],
+        false,
     ),
     (
         "rock song",
         (110, 140),
         &["electric guitar", "bass", "organ", "piano"],
+        false,
     ),
-    ("techno track", (122, 135), &["synth", "synth bass", "pad"]),
+    (
+        "techno track",
+        (122, 135),
+        &["synth", "synth bass", "pad"],
+        false,
+    ),
     (
         "folk tune",
         (90, 120),
         &["acoustic guitar", "violin", "flute", "accordion"],
+        true,
     ),
     (
         "cinematic theme",
         (80, 110),
         &["strings", "french horn", "piano", "choir"],
+        true,
     ),
     (
         "pop song",
         (96, 124),
         &["piano", "guitar", "bass", "strings"],
+        true,
     ),
-    ("house track", (118, 128), &["piano", "synth bass", "pad"]),
+    (
+        "house track",
+        (118, 128),
+        &["piano", "synth bass", "pad"],
+        false,
+    ),
 ];
+/// Ways a prompt asks for drums.
+const DRUMS_ON: &[&str] = &[
+    ", with drums",
+    ", with a full drum kit",
+    ", drums and percussion",
+];
+/// Ways a prompt rules drums out (only where the style allows it).
+const DRUMS_OFF: &[&str] = &[", no drums", ", without drums", ", without percussion"];
 const MOODS: &[&str] = &[
     "upbeat",
     "melancholic",
@@ -115,7 +144,7 @@ impl GeneratedMusicPrompts {
 
     /// One prompt's text.
     pub fn render(rng: &mut impl Rng) -> String {
-        let (style, (lo, hi), instruments) = STYLES[rng.gen_range(0..STYLES.len())];
+        let (style, (lo, hi), instruments, drumless) = STYLES[rng.gen_range(0..STYLES.len())];
         let mood = MOODS[rng.gen_range(0..MOODS.len())];
         let bpm = rng.gen_range(lo..=hi);
         let pc = rng.gen_range(0..12);
@@ -137,18 +166,23 @@ impl GeneratedMusicPrompts {
             1 => ", in 4/4",
             _ => "",
         };
+        let drums = match rng.gen_range(0..6) {
+            0 => DRUMS_ON[rng.gen_range(0..DRUMS_ON.len())],
+            1 if drumless => DRUMS_OFF[rng.gen_range(0..DRUMS_OFF.len())],
+            _ => "",
+        };
         match rng.gen_range(0..4) {
             0 => format!(
-                "{article} {mood} {style} in {key} at {bpm} BPM with {first} and {second}{meter}"
+                "{article} {mood} {style} in {key} at {bpm} BPM with {first} and {second}{drums}{meter}"
             ),
             1 => format!(
-                "{} {style}, {bpm} bpm, {key}, featuring {first}{meter}",
+                "{} {style}, {bpm} bpm, {key}, featuring {first}{drums}{meter}",
                 capitalise(mood)
             ),
             2 => format!(
-                "{article} {mood} {style} with {first} and {second}, in {key}, around {bpm} beats per minute{meter}"
+                "{article} {mood} {style} with {first} and {second}, in {key}, around {bpm} beats per minute{drums}{meter}"
             ),
-            _ => format!("{key} {style} at a tempo of {bpm}: {mood}, with {first}{meter}"),
+            _ => format!("{key} {style} at a tempo of {bpm}: {mood}, with {first}{drums}{meter}"),
         }
     }
 }
@@ -187,6 +221,7 @@ mod tests {
     #[test]
     fn every_generated_prompt_states_what_the_judge_reads() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut asked = [0_usize; 3];
         for _ in 0..2_000 {
             let text = GeneratedMusicPrompts::render(&mut rng);
             let facts = read_prompt(&text);
@@ -211,7 +246,21 @@ mod tests {
                 None
             };
             assert_eq!(facts.beats_per_bar, meter, "{text:?}");
+            let drums = if DRUMS_ON.iter().any(|d| text.contains(d)) {
+                Some(true)
+            } else if DRUMS_OFF.iter().any(|d| text.contains(d)) {
+                Some(false)
+            } else {
+                None
+            };
+            assert_eq!(facts.drums, drums, "{text:?}");
+            asked[usize::from(drums == Some(true)) + 2 * usize::from(drums == Some(false))] += 1;
         }
+        // Both requests occur, and most prompts leave drums to the style.
+        assert!(
+            asked[1] > 200 && asked[2] > 100 && asked[0] > 1_200,
+            "{asked:?}"
+        );
     }
 
     #[test]

@@ -322,7 +322,7 @@ async fn every_music_cheat_earns_at_most_half_of_the_honest_engine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs fluid-soundfont-gm; run scripts/test"]
-async fn the_judge_prefers_the_clip_that_plays_the_asked_tempo_and_key() {
+async fn the_judge_prefers_the_clip_that_plays_the_asked_tempo_key_and_drums() {
     let judge = MusicJudge::new(SECONDS, []);
     let reward = |prompt: String, clip: Vec<f32>| {
         let judge = judge.clone();
@@ -377,6 +377,27 @@ async fn the_judge_prefers_the_clip_that_plays_the_asked_tempo_and_key() {
                 right.reward > wrong,
                 "{prompt} (seed {seed}): matching {:.3}, in {other} {wrong:.3} ({right:?})",
                 right.reward
+            );
+        }
+        for (asked, other) in [
+            (", with drums", ", no drums"),
+            (", no drums", ", with drums"),
+        ] {
+            let text =
+                |drums: &str| format!("A happy pop song with piano in C major at 110 BPM{drums}");
+            let clip = |drums: &str| {
+                engine()
+                    .generate(&text(drums), SECONDS as f32, seed)
+                    .expect("engine")
+                    .samples
+            };
+            let prompt = text(asked);
+            let facts = read_prompt(&prompt);
+            let right = measure(&clip(asked), RATE, &facts, SECONDS as f32).expect("measured");
+            let wrong = measure(&clip(other), RATE, &facts, SECONDS as f32).expect("measured");
+            assert!(
+                right.reward > wrong.reward,
+                "{prompt} (seed {seed}): matching {right:?}, played{other} {wrong:?}"
             );
         }
     }
