@@ -676,13 +676,14 @@ pub const NOISE_MIN_FLATNESS: f32 = 0.5;
 /// measured (the engine's ambient pads) changes 0.05 and most styles 0.07–0.16.
 pub const STATIC_MAX_CHROMA_CHANGE: f32 = 0.02;
 /// A clip whose [`MusicHonesty::pitch_class_entropy`] is at most this is
-/// [`MusicCheat::StaticTone`] whatever its chroma change: essentially one pitch class under
-/// moving noise (a sine measures 0.004). Honest music can be harmonically narrow: the engine's
-/// renders of 80 generated validator prompts measure 0.21–0.71 (power-chord rock and organ
-/// pieces at the bottom), so the bound sits well below them. A 110 Hz sine drone under random
-/// drum hits measures 0.23 and is NOT caught here: it would take a bound that also fails honest
-/// music (CLAP, where its weights are present, is what judges such a clip).
-pub const STATIC_MAX_PITCH_CLASS_ENTROPY: f32 = 0.15;
+/// [`MusicCheat::StaticTone`] whatever its chroma change: one pure pitch class (a sine measures
+/// 0.015). Honest music can be harmonically very narrow: the engine's cinematic pieces, a loud
+/// contrabass pedal on the tonic under horn and strings, measure 0.03–0.06 (the bound was 0.15
+/// until 80 other generated prompts turned these up). A sine under noise bursts or moving noise
+/// measures 0.15–0.16 and is caught by its chroma change (0.010–0.016), not here; a 110 Hz sine
+/// drone under random drum hits measures 0.23 and is caught by neither (CLAP, where its weights
+/// are present, is what judges such a clip).
+pub const STATIC_MAX_PITCH_CLASS_ENTROPY: f32 = 0.02;
 /// A clip whose [`MusicHonesty::loop_repetition`] is at least this is [`MusicCheat::Loop`]: a
 /// tiled segment matches on every frame after its first period (1.00 for the engine's clips'
 /// first 2 s tiled, and for the unit tests' synthetic music), while real music, which repeats

@@ -228,6 +228,33 @@ fn engine_clips_are_honest_and_their_cheats_are_caught() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// A theme over a tonic pedal is harmonically narrow (pitch-class entropy 0.03–0.06 on these
+/// renders) but it is music, not a static tone: the entropy bound was 0.15 and flagged them.
+#[test]
+#[ignore]
+fn a_theme_over_a_pedal_is_not_a_static_tone() {
+    for (prompt, seed) in [
+        (
+            "Happy cinematic theme, 90 bpm, F# major, featuring strings, with drums",
+            7,
+        ),
+        (
+            "G major cinematic theme at a tempo of 83: upbeat, with choir, no drums",
+            45,
+        ),
+        (
+            "G major cinematic theme at a tempo of 83: upbeat, with choir",
+            45,
+        ),
+    ] {
+        let clip = generate(prompt, 8.0, seed);
+        let h = measure(prompt, &clip.samples, clip.sample_rate);
+        let cheat = analysis::detect_cheat(&h);
+        show(&format!("{prompt} (seed {seed})"), &h, &cheat);
+        assert!(cheat.is_none(), "{prompt} (seed {seed}): {cheat:?} {h:?}");
+    }
+}
+
 /// Prompts that ask for drums, across the styles the validator's prompts use and a few that
 /// have none by default.
 const WITH_DRUMS: &[&str] = &[
