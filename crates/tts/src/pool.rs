@@ -1,16 +1,9 @@
-//! A fixed set of synthesis threads, each with its own resident engine, fed by a bounded queue.
-//!
-//! Synthesis is CPU-bound and blocking, so it runs on dedicated `std::thread`s, never on the async
-//! runtime; callers await a `oneshot` answer. When the queue is full [`SynthesisPool::try_submit`]
-//! fails at once with [`Overloaded`] (the miner answers 503) instead of letting latency grow.
+//! The speech miner's synthesis threads: [`audiosubnet_workers::WorkerPool`] over speech
+//! engines, each resident on its own thread behind a bounded queue. When the queue is full
+//! [`SynthesisPool::try_submit`] fails at once with [`Overloaded`] (the miner answers 503)
+//! instead of letting latency grow; each engine is warmed up before the pool reports ready.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
-use std::time::Instant;
-
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use audiosubnet_workers::{Engine, StartError, WorkerPool};
 use tokio::sync::oneshot;
 
 use crate::{EngineOptions, Speech, SpeechEngine, TtsError};
@@ -45,46 +38,47 @@ pub struct Overloaded {
     pub capacity: usize,
 }
 
-type Reply = oneshot::Sender<Result<Speech, TtsError>>;
-
-struct Job {
+/// One request: the text, in the request's voice for engines with several
+/// ([`SpeechEngine::synthesize_voice`]).
+struct SpeechJob {
     text: String,
-    /// The request's voice, for engines with several ([`SpeechEngine::synthesize_voice`]).
     voice: Option<String>,
-    reply: Reply,
-    span: tracing::Span,
-    enqueued: Instant,
 }
 
-/// N resident engines behind a bounded queue.
-pub struct SynthesisPool {
-    tx: Option<Sender<Job>>,
-    rx: Receiver<Job>,
-    engine: Arc<str>,
-    sample_rate: u32,
-    capacity: usize,
-    workers: Vec<JoinHandle<()>>,
-    /// Workers still serving; when none is, submissions are refused rather than left to hang.
-    live: Arc<AtomicUsize>,
-}
+/// A speech engine as a pool worker.
+struct SpeechWorker(Box<dyn SpeechEngine>);
 
-/// Decrements the live-worker count when a worker thread ends, however it ends.
-struct LiveGuard(Arc<AtomicUsize>);
+impl Engine for SpeechWorker {
+    type Job = SpeechJob;
+    type Output = Speech;
+    type Error = TtsError;
 
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn sample_rate(&self) -> u32 {
+        self.0.sample_rate()
+    }
+    fn run(&mut self, job: &SpeechJob) -> Result<Speech, TtsError> {
+        self.0.synthesize_voice(&job.text, job.voice.as_deref())
+    }
+    fn audio_seconds(speech: &Speech) -> f64 {
+        speech.duration_secs()
+    }
+    fn panicked(name: &str) -> TtsError {
+        TtsError::Synthesis {
+            engine: name.to_owned(),
+            message: "the engine panicked".to_owned(),
+        }
     }
 }
 
+/// N resident engines behind a bounded queue.
+pub struct SynthesisPool(WorkerPool<SpeechWorker>);
+
 impl std::fmt::Debug for SynthesisPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SynthesisPool")
-            .field("engine", &self.engine)
-            .field("workers", &self.workers.len())
-            .field("capacity", &self.capacity)
-            .field("queue_depth", &self.queue_depth())
-            .finish()
+        f.debug_tuple("SynthesisPool").field(&self.0).finish()
     }
 }
 
@@ -102,72 +96,30 @@ impl SynthesisPool {
     where
         F: Fn(usize) -> Result<Box<dyn SpeechEngine>, TtsError> + Send + Sync + 'static,
     {
-        let workers_n = config.workers.max(1);
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(String, u32), TtsError>>();
-        let factory = Arc::new(factory);
-        let warmup = Arc::<str>::from(config.warmup_text.as_str());
-        let mut workers = Vec::with_capacity(workers_n);
-        let live = Arc::new(AtomicUsize::new(0));
-        for index in 0..workers_n {
-            let (rx, ready_tx, factory, warmup) = (
-                rx.clone(),
-                ready_tx.clone(),
-                Arc::clone(&factory),
-                Arc::clone(&warmup),
-            );
-            live.fetch_add(1, Ordering::SeqCst);
-            let guard = LiveGuard(Arc::clone(&live));
-            let handle = std::thread::Builder::new()
-                .name(format!("tts-worker-{index}"))
-                .spawn(move || {
-                    let _guard = guard;
-                    let mut engine = match load_and_warm(index, factory.as_ref(), &warmup) {
-                        Ok(engine) => engine,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok((engine.name().to_owned(), engine.sample_rate())));
-                    drop(ready_tx);
-                    worker_loop(engine.as_mut(), &rx);
-                })
-                .map_err(|e| TtsError::Io {
-                    context: "spawning a synthesis thread".to_owned(),
-                    source: e,
-                })?;
-            workers.push(handle);
-        }
-        drop(ready_tx);
-
-        let mut pool = Self {
-            tx: Some(tx),
-            rx,
-            engine: Arc::from(""),
-            sample_rate: 0,
-            capacity: config.queue_capacity,
-            workers,
-            live,
-        };
-        for _ in 0..workers_n {
-            match ready_rx.recv() {
-                Ok(Ok((name, rate))) => {
-                    pool.engine = Arc::from(name.as_str());
-                    pool.sample_rate = rate;
+        let warmup = config.warmup_text;
+        let pool = WorkerPool::start(
+            audiosubnet_workers::PoolConfig {
+                workers: config.workers,
+                queue_capacity: config.queue_capacity,
+                thread_name: "tts-worker",
+            },
+            move |index| {
+                let mut engine = factory(index)?;
+                if !warmup.is_empty() {
+                    engine.synthesize(&warmup)?;
                 }
-                // Dropping `pool` closes the queue and joins the workers that did start.
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(TtsError::WorkerGone),
-            }
-        }
-        tracing::info!(
-            engine = %pool.engine,
-            workers = workers_n,
-            queue_capacity = pool.capacity,
-            "synthesis pool ready"
-        );
-        Ok(pool)
+                Ok(SpeechWorker(engine))
+            },
+        )
+        .map_err(|e| match e {
+            StartError::Load(e) => e,
+            StartError::Spawn(source) => TtsError::Io {
+                context: "spawning a synthesis thread".to_owned(),
+                source,
+            },
+            StartError::WorkerGone => TtsError::WorkerGone,
+        })?;
+        Ok(SynthesisPool(pool))
     }
 
     /// Queues `text`; the receiver yields the result. Never blocks: a full queue is [`Overloaded`].
@@ -186,155 +138,48 @@ impl SynthesisPool {
         text: String,
         voice: Option<String>,
     ) -> Result<oneshot::Receiver<Result<Speech, TtsError>>, Overloaded> {
-        let overloaded = Overloaded {
-            capacity: self.capacity,
-        };
-        let Some(tx) = &self.tx else {
-            return Err(overloaded);
-        };
-        if self.live.load(Ordering::SeqCst) == 0 {
-            tracing::error!(engine = %self.engine, "no synthesis worker is alive");
-            return Err(overloaded);
-        }
-        let (reply, rx) = oneshot::channel();
-        let job = Job {
-            text,
-            voice,
-            reply,
-            span: tracing::Span::current(),
-            enqueued: Instant::now(),
-        };
-        match tx.try_send(job) {
-            Ok(()) => {
-                self.record_depth();
-                Ok(rx)
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                metrics::counter!("miner_synthesis_rejected_total", "engine" => self.engine.to_string())
-                    .increment(1);
-                Err(overloaded)
-            }
-        }
+        self.0
+            .try_submit(SpeechJob { text, voice })
+            .map_err(|full| Overloaded {
+                capacity: full.capacity,
+            })
     }
 
     /// Requests waiting for a worker (not counting those being synthesised).
     pub fn queue_depth(&self) -> usize {
-        self.rx.len()
+        self.0.queue_depth()
     }
 
     /// The queue's capacity.
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.0.capacity()
     }
 
     /// Number of worker threads started.
     pub fn workers(&self) -> usize {
-        self.workers.len()
+        self.0.workers()
     }
 
     /// Number of worker threads still serving (less than [`SynthesisPool::workers`] only after
     /// a worker thread died).
     pub fn live_workers(&self) -> usize {
-        self.live.load(Ordering::SeqCst)
+        self.0.live_workers()
     }
 
     /// The engine's name.
     pub fn engine_name(&self) -> &str {
-        &self.engine
+        self.0.engine_name()
     }
 
     /// Sample rate of the audio the pool returns.
     pub fn sample_rate(&self) -> u32 {
-        self.sample_rate
-    }
-
-    fn record_depth(&self) {
-        metrics::gauge!("miner_queue_depth", "engine" => self.engine.to_string())
-            .set(self.queue_depth() as f64);
-    }
-}
-
-impl Drop for SynthesisPool {
-    /// Closes the queue; queued requests are still served, then the workers exit and are joined.
-    fn drop(&mut self) {
-        self.tx = None;
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn load_and_warm(
-    index: usize,
-    factory: &(dyn Fn(usize) -> Result<Box<dyn SpeechEngine>, TtsError> + Send + Sync),
-    warmup: &str,
-) -> Result<Box<dyn SpeechEngine>, TtsError> {
-    let started = Instant::now();
-    let mut engine = factory(index)?;
-    if !warmup.is_empty() {
-        engine.synthesize(warmup)?;
-    }
-    tracing::info!(
-        engine = engine.name(),
-        worker = index,
-        ready_ms = started.elapsed().as_millis() as u64,
-        "synthesis worker loaded and warmed up"
-    );
-    Ok(engine)
-}
-
-fn worker_loop(engine: &mut dyn SpeechEngine, rx: &Receiver<Job>) {
-    let label = engine.name().to_owned();
-    for job in rx.iter() {
-        metrics::gauge!("miner_queue_depth", "engine" => label.clone()).set(rx.len() as f64);
-        if job.reply.is_closed() {
-            // The caller gave up (timeout, disconnect); do not spend CPU on it.
-            tracing::debug!(parent: &job.span, "request abandoned while queued");
-            continue;
-        }
-        let span = job.span.clone();
-        let _entered = span.enter();
-        let waited = job.enqueued.elapsed();
-        let started = Instant::now();
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            engine.synthesize_voice(&job.text, job.voice.as_deref())
-        }))
-        .unwrap_or_else(|_| {
-            Err(TtsError::Synthesis {
-                engine: label.clone(),
-                message: "the engine panicked".to_owned(),
-            })
-        });
-        let secs = started.elapsed().as_secs_f64();
-        match &result {
-            Ok(speech) => {
-                let audio = speech.duration_secs();
-                metrics::histogram!("miner_synthesis_seconds", "engine" => label.clone())
-                    .record(secs);
-                if audio > 0.0 {
-                    metrics::histogram!("miner_synthesis_realtime_factor", "engine" => label.clone())
-                        .record(secs / audio);
-                }
-                tracing::debug!(
-                    engine = %label,
-                    chars = job.text.len(),
-                    audio_secs = audio,
-                    synth_secs = secs,
-                    queue_secs = waited.as_secs_f64(),
-                    "synthesized"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(engine = %label, error = %e, "synthesis failed");
-            }
-        }
-        let _ = job.reply.send(result);
+        self.0.sample_rate()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
